@@ -1,0 +1,187 @@
+"""The signal payload: what a hook's run means, in the shape Heat accepts (SPEC 2, 3).
+
+This is where the upstream defects around results are fixed: a non-zero exit
+is never reported as success, an empty answer from a hook is a failure with a
+reason, and the payload always fits under Heat's request body limit, keeping
+the tail of the output because errors come last.
+"""
+from __future__ import annotations
+
+import json
+import signal
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+if TYPE_CHECKING:
+    from .runner import HookOutcome
+
+STDOUT = "deploy_stdout"
+STDERR = "deploy_stderr"
+CODE = "deploy_status_code"
+MAX_BODY = 1_000_000  # Heat refuses bodies over 1 MiB; stay clearly under it
+TIMEOUT_CODE = 124  # what timeout(1) uses
+
+
+def make(stdout: str = "", stderr: str = "", code: int = 0, **outputs: Any) -> dict[str, Any]:
+    """A payload from its parts."""
+    payload: dict[str, Any] = dict(outputs)
+    payload.update({STDOUT: stdout, STDERR: stderr, CODE: code})
+    return payload
+
+
+def failure(reason: str, code: int = 1, stdout: str = "", stderr: str = "") -> dict[str, Any]:
+    """A failed deployment whose ``deploy_stderr`` ends with the reason, prefixed ``stoker:``."""
+    text = (stderr.rstrip("\n") + "\n" if stderr else "") + f"stoker: {reason}\n"
+    return make(stdout, text, code or 1)
+
+
+def status_code(payload: Mapping[str, Any]) -> int:
+    """The payload's status code as Heat would judge it (0 means success)."""
+    code = payload.get(CODE)
+    if not code or str(code) == "0":
+        return 0
+    try:
+        return int(code)
+    except (TypeError, ValueError):
+        return 1
+
+
+def is_success(payload: Mapping[str, Any], outputs: Iterable[Mapping[str, Any]] = ()) -> bool:
+    """Heat's rule: status code 0 and no ``error_output`` output present."""
+    if status_code(payload) != 0:
+        return False
+    return not any(o.get("error_output") and o.get("name") in payload for o in outputs)
+
+
+def from_hook(outcome: "HookOutcome", hook: str) -> dict[str, Any]:
+    """Interpret a finished hook process."""
+    stderr = _text(outcome.stderr, outcome.stderr_cut)
+    stdout = _text(outcome.stdout, outcome.stdout_cut)
+    if outcome.start_error:
+        return failure(f"cannot run hook {hook}: {outcome.start_error}", 126, stdout, stderr)
+    if outcome.timed_out:
+        return failure(f"timed out: hook {hook} ran longer than the {outcome.timeout:g}s timeout "
+                       "and was stopped", TIMEOUT_CODE, stdout, stderr)
+    code = outcome.returncode or 0
+    if code < 0:
+        return failure(f"hook {hook} was killed by signal {_signal_name(-code)}", 128 - code, stdout, stderr)
+    answer = _parse_answer(stdout) if not outcome.stdout_cut else None
+    if answer is not None:
+        return _with_exit_code(_normalised(answer), code, hook)
+    if not stdout.strip():
+        if code == 0:
+            return failure(f"hook {hook} exited 0 but printed no result: the tool it runs "
+                           "probably did not run (is it installed?)", 1, "", stderr)
+        return failure(f"hook {hook} exited with status {code} and printed no result", code, "", stderr)
+    return make(stdout, stderr, code)
+
+
+def nothing_to_do(message: str) -> dict[str, Any]:
+    """A success that ran nothing, with the reason where the template author will look."""
+    return make(message + "\n", "", 0)
+
+
+def _text(data: bytes, cut: int) -> str:
+    text = data.decode("utf-8", errors="replace")
+    return f"[stoker: {cut} bytes cut above]\n{text}" if cut else text
+
+
+def _parse_answer(stdout: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(stdout)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _normalised(answer: dict[str, Any]) -> dict[str, Any]:
+    payload = dict(answer)
+    for key in (STDOUT, STDERR):
+        value = payload.get(key)
+        payload[key] = value if isinstance(value, str) else ("" if value is None else json.dumps(value))
+    payload[CODE] = status_code(payload)
+    return payload
+
+
+def _with_exit_code(payload: dict[str, Any], code: int, hook: str) -> dict[str, Any]:
+    """A non-zero exit is a failure even when the hook's own answer claims success."""
+    if code != 0 and payload[CODE] == 0:
+        payload[CODE] = code
+        payload[STDERR] = payload[STDERR].rstrip("\n") + ("\n" if payload[STDERR] else "") + \
+            f"stoker: hook {hook} exited with status {code} although its answer said 0\n"
+    return payload
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return f"{signal.Signals(number).name} ({number})"
+    except ValueError:
+        return str(number)
+
+
+# ------------------------------------------------------------------ size
+
+def encoded_size(value: Any) -> int:
+    """Bytes of ``value`` as the JSON body that is sent."""
+    return len(json.dumps(value).encode("utf-8"))
+
+
+def fit(payload: Mapping[str, Any], limit: int = MAX_BODY) -> dict[str, Any]:
+    """Make the payload's JSON at most ``limit`` bytes.
+
+    Oversized outputs are replaced by an error (and the deployment fails:
+    a silently wrong attribute is worse than a clear failure); then stdout
+    and stderr are cut from the top, keeping their tails.
+    """
+    result = dict(payload)
+    if encoded_size(result) <= limit:
+        return result
+    _replace_oversized_outputs(result, limit)
+    spare = limit - encoded_size({**result, STDOUT: "", STDERR: ""}) - 200
+    stdout, stderr = str(result.get(STDOUT, "")), str(result.get(STDERR, ""))
+    out_budget, err_budget = _split_budget(spare, encoded_size(stdout), encoded_size(stderr))
+    result[STDOUT] = keep_tail(stdout, out_budget)
+    result[STDERR] = keep_tail(stderr, err_budget)
+    return result
+
+
+def _replace_oversized_outputs(result: dict[str, Any], limit: int) -> None:
+    outputs = sorted((k for k in result if k not in (STDOUT, STDERR, CODE)),
+                     key=lambda k: encoded_size(result[k]), reverse=True)
+    for name in outputs:
+        if encoded_size({k: v for k, v in result.items() if k not in (STDOUT, STDERR)}) <= limit // 2:
+            break
+        size = encoded_size(result[name])
+        result[name] = f"stoker: output {name!r} was {size} bytes, too large for Heat's signal limit"
+        result[CODE] = status_code(result) or 1
+        result[STDERR] = str(result.get(STDERR, "")) + \
+            f"\nstoker: output {name!r} ({size} bytes) was too large to send and was replaced by an error\n"
+
+
+def _split_budget(spare: int, out_size: int, err_size: int) -> tuple[int, int]:
+    """Share the space between stdout and stderr: half each, and what one leaves goes to the other."""
+    spare = max(spare, 0)
+    half = spare // 2
+    if out_size <= half:
+        return out_size, spare - out_size
+    if err_size <= half:
+        return spare - err_size, err_size
+    return half, spare - half
+
+
+def keep_tail(text: str, budget: int) -> str:
+    """The longest tail of ``text`` whose JSON encoding (with a cut note) fits in ``budget`` bytes."""
+    if encoded_size(text) <= budget:
+        return text
+    low, high = 0, len(text)  # find the smallest start index that fits
+    while low < high:
+        middle = (low + high) // 2
+        if encoded_size(_cut_note(text, middle)) <= budget:
+            high = middle
+        else:
+            low = middle + 1
+    return _cut_note(text, low)
+
+
+def _cut_note(text: str, start: int) -> str:
+    cut = len(text[:start].encode("utf-8"))
+    return f"[stoker: {cut} bytes cut above to fit Heat's signal size limit]\n" + text[start:]

@@ -1,0 +1,55 @@
+"""The lifetime of a processing command: hold the state directory, recover, deliver, let go.
+
+``apply``, ``run`` and ``dispatch`` all need the same frame: the journal
+lock (one agent per state directory), recovery of hooks interrupted by a
+crash, the outbox thread delivering signals in the background, and on the way
+out a bounded wait for this run's signals.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from .config import Settings
+from .deployer import Deployer
+from .httpclient import TLSOptions
+from .journal import Journal, Record
+from .signals.outbox import Outbox
+
+
+@dataclass
+class AgentSession:
+    settings: Settings
+    journal: Journal
+    outbox: Outbox
+    deployer: Deployer
+    recovered: list[Record]
+
+    def wait_for_signals(self, seconds: float) -> bool:
+        """Give pending signals up to ``seconds`` to go out; True when nothing is left pending."""
+        return self.outbox.drain(time.monotonic() + seconds)
+
+
+def tls_options(settings: Settings) -> TLSOptions:
+    return TLSOptions(ca_file=settings.ca_certificate or None)
+
+
+@contextlib.contextmanager
+def open_session(settings: Settings, on_delivered: Callable[[Record], None] | None = None
+                 ) -> Iterator[AgentSession]:
+    """Lock the state, recover interrupted work, and deliver signals in the background until exit."""
+    journal = Journal(settings.state_dir, settings.deployed_dir)
+    with journal.locked():
+        outbox = Outbox(journal, retry_period=settings.signal_retry_period, timeout=max(settings.timeout, 30.0),
+                        tls=tls_options(settings), on_delivered=on_delivered)
+        deployer = Deployer(settings, journal, outbox, hook_env=settings.hook_environment)
+        journal.apply_rerun_requests()
+        recovered = deployer.recover()
+        outbox.retry_now()
+        outbox.start()
+        try:
+            yield AgentSession(settings, journal, outbox, deployer, recovered)
+        finally:
+            outbox.stop()

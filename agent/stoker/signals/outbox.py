@@ -1,0 +1,182 @@
+"""The outbox: every finished deployment's signal is delivered once, or the operator sees why not.
+
+The payload is already on disk (the journal wrote it before the first
+attempt), so delivery survives restarts and reboots: at start every pending
+signal is simply due again. Transient failures (no answer, 408, 429, 5xx) are
+retried with exponential backoff and jitter until the retry period runs out;
+any other refusal is final and recorded with its status and redacted answer.
+Delivery runs in a background thread, so hooks never wait for signals.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from typing import Callable
+
+from .. import redaction
+from ..httpclient import TLSOptions
+from ..journal import (SIGNAL_DELIVERED, SIGNAL_FAILED, SIGNAL_NONE, SIGNAL_PENDING, Journal,
+                       Record, SignalState)
+from . import CFN, NONE, SendContext, SignalError, send
+
+LOG = logging.getLogger("stoker.outbox")
+FIRST_DELAY = 1.0
+MAX_DELAY = 300.0
+
+Sender = Callable[[str, dict, bytes, SendContext], None]
+
+
+class Outbox:
+    """Delivers pending signals, now or later, from a background thread or on demand."""
+
+    def __init__(self, journal: Journal, *, retry_period: float, timeout: float = 30.0,
+                 tls: TLSOptions = TLSOptions(), sender: Sender = send,
+                 clock: Callable[[], float] = time.time,
+                 on_delivered: Callable[[Record], None] | None = None) -> None:
+        self.journal = journal
+        self.retry_period = retry_period
+        self.context = SendContext(timeout=timeout, tls=tls)
+        self.sender = sender
+        self.clock = clock
+        self.on_delivered = on_delivered
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    # ------------------------------------------------------------ policy
+
+    def new_state(self, transport: str) -> SignalState:
+        """The signal state of a freshly finished deployment."""
+        if transport == NONE:
+            return SignalState(transport=NONE, state=SIGNAL_NONE)
+        return SignalState(transport=transport, state=SIGNAL_PENDING, next_attempt_at=0.0,
+                           deadline=self.clock() + self.retry_period)
+
+    def pending(self) -> list[Record]:
+        return self.journal.unsignalled()
+
+    def next_due(self) -> float | None:
+        """When the earliest pending signal is due (None when nothing is pending)."""
+        times = [r.signal.next_attempt_at for r in self.pending()]
+        return min(times) if times else None
+
+    def deliver_due(self) -> int:
+        """Attempt every signal that is due now; return how many were delivered."""
+        delivered = 0
+        for record in self.pending():
+            if record.signal.next_attempt_at <= self.clock():
+                delivered += self.attempt(record)
+        return delivered
+
+    def attempt(self, record: Record) -> bool:
+        """One delivery attempt, with its outcome recorded in the journal."""
+        item, body = self.journal.item(record.key), self.journal.payload(record.key)
+        if item is None or body is None:
+            self._give_up(record, "the deployment's item or payload is missing from the journal", None)
+            return False
+        inputs = _inputs(item)
+        redaction.remember_secret_fields(item.get("inputs"))
+        attempts = record.signal.attempts + 1
+        try:
+            self.sender(record.signal.transport, inputs, json.dumps(body).encode("utf-8"), self.context)
+        except SignalError as err:
+            self._failed(record, attempts, err)
+            return False
+        self.journal.update_signal(record, state=SIGNAL_DELIVERED, attempts=attempts,
+                                   delivered_at=self.clock(), last_error="", http_status=None)
+        LOG.info("signal for %s delivered (%s, attempt %d)", record.name or record.key,
+                 record.signal.transport, attempts)
+        if self.on_delivered is not None:
+            self.on_delivered(record)
+        return True
+
+    def _failed(self, record: Record, attempts: int, err: SignalError) -> None:
+        message = redaction.redact(str(err))
+        if err.status == 403 and record.signal.transport == CFN:
+            message += (" (a pre-signed CFN signal URL is refused once it is older than Keystone's "
+                        "[credential] auth_ttl, 15 minutes by default; an admin can still finish the "
+                        "deployment with 'openstack stack resource signal')")
+        if not err.transient:
+            self._give_up(record, message, err.status, attempts)
+            return
+        now = self.clock()
+        if now >= record.signal.deadline:
+            self._give_up(record, f"gave up after {attempts} attempts: {message}", err.status, attempts)
+            return
+        delay = backoff(attempts)
+        self.journal.update_signal(record, attempts=attempts, last_error=message, http_status=err.status,
+                                   next_attempt_at=min(now + delay, record.signal.deadline))
+        LOG.warning("signal for %s not delivered (attempt %d), retrying in %.0fs: %s",
+                    record.name or record.key, attempts, delay, message)
+
+    def _give_up(self, record: Record, message: str, status: int | None, attempts: int | None = None) -> None:
+        self.journal.update_signal(record, state=SIGNAL_FAILED, last_error=message, http_status=status,
+                                   attempts=attempts if attempts is not None else record.signal.attempts)
+        LOG.error("signal for %s failed for good: %s", record.name or record.key, message)
+
+    def retry_now(self) -> None:
+        """Make every pending signal due at once (a one-shot command's first step)."""
+        for record in self.pending():
+            if record.signal.next_attempt_at > 0:
+                self.journal.update_signal(record, next_attempt_at=0.0)
+
+    # ------------------------------------------------------------ thread
+
+    def start(self) -> None:
+        """Deliver in the background from now on."""
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="stoker-outbox", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Tell the background thread that something new is pending."""
+        with self._wake:
+            self._wake.notify_all()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def drain(self, deadline: float) -> bool:
+        """Wait until nothing is pending or ``deadline`` (monotonic) passes; True when all went out."""
+        while self.pending():
+            if time.monotonic() >= deadline:
+                return False
+            with self._wake:
+                self._wake.wait(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                if self._stopping:
+                    return
+            try:
+                self.deliver_due()
+            except Exception:  # noqa: BLE001 - the sender must outlive any one bad record
+                LOG.exception("signal delivery failed unexpectedly")
+            with self._wake:
+                if self._stopping:
+                    return
+                due = self.next_due()
+                wait = 30.0 if due is None else max(0.0, min(30.0, due - self.clock()))
+                self._wake.notify_all()
+                self._wake.wait(timeout=wait)
+
+
+def backoff(attempts: int, rng: Callable[[], float] = random.random) -> float:
+    """Exponential delay with jitter: about 1, 2, 4 ... seconds, at most five minutes."""
+    base = min(MAX_DELAY, FIRST_DELAY * (2 ** (attempts - 1)))
+    return base * (0.5 + rng() / 2)
+
+
+def _inputs(item: dict) -> dict:
+    return {i["name"]: i.get("value") for i in item.get("inputs") or []
+            if isinstance(i, dict) and isinstance(i.get("name"), str)}

@@ -1,0 +1,105 @@
+"""What happened on this machine, for people and scripts (``stoker status``, command summaries).
+
+Built from the journal only, and redacted: nothing here may show a password,
+token or signed URL. The exit codes are part of the interface:
+
+====  =================================================================
+0     every deployment succeeded and every signal owed was delivered
+1     at least one deployment failed
+2     bad input: unreadable metadata, bad options or config
+3     signals still waiting to be delivered (or a hook still running)
+4     a signal was refused for good or given up on: Heat will not hear
+====  =================================================================
+
+When several apply, the lowest non-zero code in the order 2, 1, 4, 3 wins.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import asdict
+from typing import Iterable
+
+from .journal import FINISHED, SIGNAL_FAILED, SIGNAL_PENDING, Record
+from .redaction import redact, redact_value
+
+OK, FAILED, BAD_INPUT, PENDING, UNDELIVERABLE = 0, 1, 2, 3, 4
+
+
+def exit_code(records: Iterable[Record]) -> int:
+    """The exit code that sums up these records (see the module docstring)."""
+    records = list(records)
+    if any(r.state == FINISHED and r.ok is False for r in records):
+        return FAILED
+    if any(r.signal.state == SIGNAL_FAILED for r in records):
+        return UNDELIVERABLE
+    if any(r.state != FINISHED or r.signal.state == SIGNAL_PENDING for r in records):
+        return PENDING
+    return OK
+
+
+def as_json(records: Iterable[Record]) -> str:
+    """Machine-readable status: one object per deployment plus a summary."""
+    records = list(records)
+    rows = [redact_value(_row(r)) for r in records]
+    summary = {"deployments": len(rows), "failed": sum(1 for r in records if r.ok is False),
+               "signals_pending": sum(1 for r in records if r.signal.state == SIGNAL_PENDING),
+               "signals_failed": sum(1 for r in records if r.signal.state == SIGNAL_FAILED),
+               "exit_code": exit_code(records)}
+    return json.dumps({"deployments": rows, "summary": summary}, indent=2, sort_keys=True)
+
+
+def _row(record: Record) -> dict:
+    row = asdict(record)
+    row.pop("pid_start", None)
+    for key in ("seen_at", "started_at", "finished_at"):
+        row[key] = _iso(row[key])
+    row["signal"]["delivered_at"] = _iso(row["signal"]["delivered_at"])
+    row["signal"]["next_attempt_at"] = _iso(row["signal"]["next_attempt_at"] or None)
+    row["signal"]["deadline"] = _iso(row["signal"]["deadline"] or None)
+    return row
+
+
+def as_table(records: Iterable[Record]) -> str:
+    """A table for people: one line per deployment, the reason under failures."""
+    lines = [f"{'RESULT':8} {'NAME':28} {'GROUP':12} {'ACTION':8} {'CODE':>4} {'TIME':>8}  SIGNAL"]
+    for record in records:
+        lines.append(f"{_result(record):8} {_cut(record.name or record.key, 28):28} "
+                     f"{_cut(record.tool or record.group, 12):12} {_cut(record.action, 8):8} "
+                     f"{'' if record.status_code is None else record.status_code:>4} "
+                     f"{_duration(record.duration):>8}  {_signal(record)}")
+        if record.reason:
+            lines.append(f"{'':8} {redact(record.reason)}")
+        if record.signal.last_error and record.signal.state != "delivered":
+            lines.append(f"{'':8} signal: {redact(record.signal.last_error)}")
+    return "\n".join(lines)
+
+
+def _result(record: Record) -> str:
+    if record.state != FINISHED:
+        return "RUNNING"
+    return "OK" if record.ok else "FAILED"
+
+
+def _signal(record: Record) -> str:
+    state = record.signal.state
+    if state == "none":
+        return "none owed (NO_SIGNAL)"
+    text = f"{state} ({record.signal.transport}"
+    if record.signal.attempts:
+        text += f", {record.signal.attempts} attempt{'s' if record.signal.attempts > 1 else ''}"
+    return text + ")"
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _duration(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds:.2f}s"
+
+
+def _iso(value: float | None) -> str | None:
+    if not value:
+        return None
+    return datetime.datetime.fromtimestamp(value, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,297 @@
+"""The hook contract, shared by every stoker hook.
+
+A hook reads one deployment item (JSON) on stdin and prints exactly one JSON
+object on stdout: ``deploy_stdout``, ``deploy_stderr``, ``deploy_status_code``
+and one key per declared output. This module holds the parts every hook needs
+so that no hook repeats them: reading the item, turning inputs into
+environment variables or facts, running the tool with its output captured
+(never passed through to our stdout), reading outputs back from
+``$heat_outputs_path.<name>``, writing working files safely, and printing the
+result. It runs under the system ``python3`` with the standard library only,
+because hooks are executed directly, outside the agent's environment, and
+third-party tooling runs them by hand (``hook < deployed/<id>.json``).
+
+Hooks import it from their own directory::
+
+    sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+    import hookkit
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
+
+# Keep at most this much of each captured stream: the signal must stay under
+# Heat's 1 MiB body limit, and errors come last, so the tail is what matters.
+CAPTURE_LIMIT = 1024 * 1024
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+SECRET_INPUT = re.compile(r"(password|passwd|secret|token|_key$|^key$|signal_id|private)", re.IGNORECASE)
+
+
+@dataclass
+class ToolResult:
+    """What a tool did: its exit code (negative for a signal) and captured text."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class HookFailure(Exception):
+    """A failure the hook reports to Heat with a clear reason (and a status code)."""
+
+    def __init__(self, message: str, code: int = 1, stdout: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.stdout = stdout
+
+
+# ---------------------------------------------------------------- the item
+
+def read_item(stream: io.TextIOBase | None = None) -> dict[str, Any]:
+    """Parse the deployment item from stdin, normalising upstream's optional nulls."""
+    raw = (stream or sys.stdin).read()
+    try:
+        item = json.loads(raw) if raw.strip() else None
+    except ValueError as err:
+        raise HookFailure(f"the deployment item on stdin is not JSON: {err}") from None
+    if not isinstance(item, dict):
+        raise HookFailure("the deployment item on stdin is not a JSON object")
+    item["options"] = item.get("options") or {}
+    item["outputs"] = item.get("outputs") or []
+    item["inputs"] = item.get("inputs") or []
+    return item
+
+
+def file_id(item: Mapping[str, Any]) -> str:
+    """The item's id, made safe to use as a file name."""
+    ident = item.get("id")
+    if isinstance(ident, str) and _SAFE_ID.match(ident):
+        return ident
+    return "h-" + hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:40]
+
+
+def input_values(item: Mapping[str, Any]) -> dict[str, Any]:
+    """Inputs as name -> value; a later input of the same name wins, as in Heat."""
+    values: dict[str, Any] = {}
+    for entry in item.get("inputs") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            values[entry["name"]] = entry.get("value")
+    return values
+
+
+def as_text(value: Any) -> str:
+    """Render an input value of any type the way a shell script expects it.
+
+    Strings as they are, numbers and booleans as JSON text (``3``, ``true``),
+    lists and objects as JSON, null as the empty string.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def input_env(item: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Environment variables for every input whose name can be a variable name."""
+    env = {}
+    for name, value in input_values(item).items():
+        key = prefix + name
+        if key and "=" not in key and "\0" not in key:
+            env[key] = as_text(value).replace("\0", "")
+    return env
+
+
+def is_secret_input(name: str) -> bool:
+    """Whether an input's name says it holds a credential (never written into tool data)."""
+    return bool(SECRET_INPUT.search(name))
+
+
+def tool_inputs(item: Mapping[str, Any]) -> dict[str, Any]:
+    """Inputs meant for the user's tool: no ``deploy_*`` plumbing, no credentials."""
+    return {name: value for name, value in input_values(item).items()
+            if not name.startswith("deploy_") and not is_secret_input(name)}
+
+
+def config_text(item: Mapping[str, Any]) -> str:
+    """The item's config as text: a string as is, structured config as JSON."""
+    config = item.get("config")
+    if config is None:
+        return ""
+    if isinstance(config, str):
+        return config
+    return json.dumps(config, indent=2)
+
+
+def declared_outputs(item: Mapping[str, Any]) -> list[str]:
+    """Names of declared outputs that can name a file next to ``heat_outputs_path``."""
+    names = []
+    for entry in item.get("outputs") or []:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if isinstance(name, str) and name and "/" not in name and "\0" not in name and name not in (".", ".."):
+            names.append(name)
+    return names
+
+
+# ------------------------------------------------------------- the files
+
+def ensure_dir(path: str, mode: int = 0o700) -> str:
+    """Create a directory (and parents) if missing; new directories get ``mode``."""
+    os.makedirs(path, mode=mode, exist_ok=True)
+    return path
+
+
+def write_file(path: str, content: str | bytes, mode: int = 0o600) -> None:
+    """Replace a file atomically with exactly ``content`` (no stale bytes), with ``mode``."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def outputs_path(item: Mapping[str, Any], outputs_dir: str) -> str:
+    """``<outputs dir>/<id>``: the prefix of the files the user's config writes outputs to."""
+    return os.path.join(ensure_dir(outputs_dir), file_id(item))
+
+
+def clear_outputs(item: Mapping[str, Any], prefix: str) -> None:
+    """Remove output files a previous run of this id left, so they are never reported again."""
+    for name in declared_outputs(item):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{prefix}.{name}")
+
+
+def collect_outputs(item: Mapping[str, Any], prefix: str) -> dict[str, str]:
+    """Read ``<prefix>.<name>`` for each declared output; a missing file is an absent output."""
+    values = {}
+    for name in declared_outputs(item):
+        try:
+            with open(f"{prefix}.{name}", "rb") as handle:
+                values[name] = handle.read().decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            continue
+    return values
+
+
+# ------------------------------------------------------------- the tool
+
+def run_tool(argv: list[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None,
+             stdin_text: str | None = None) -> ToolResult:
+    """Run a tool with stdout and stderr captured to files, keeping the tail of each.
+
+    Files rather than pipes: a tool that leaves a background child holding
+    its output open cannot hang the hook, and a tool printing gigabytes
+    cannot fill our memory. A missing or non-executable tool is a
+    :class:`HookFailure` that says which.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        stdin = subprocess.DEVNULL
+        stdin_file = None
+        if stdin_text is not None:
+            stdin_file = tempfile.TemporaryFile()
+            stdin_file.write(stdin_text.encode("utf-8"))
+            stdin_file.seek(0)
+            stdin = stdin_file
+        try:
+            code = subprocess.call(argv, stdin=stdin, stdout=out, stderr=err,
+                                   env=dict(env) if env is not None else None, cwd=cwd)
+        except FileNotFoundError:
+            raise HookFailure(f"{argv[0]}: command not found (is it installed and on PATH?)",
+                              code=127) from None
+        except PermissionError as error:
+            raise HookFailure(f"{argv[0]}: cannot execute: {error.strerror}", code=126) from None
+        except OSError as error:
+            raise HookFailure(f"{argv[0]}: cannot execute: {error.strerror or error}", code=126) from None
+        finally:
+            if stdin_file is not None:
+                stdin_file.close()
+        return ToolResult(code, read_tail(out), read_tail(err))
+
+
+def read_tail(handle: Any, limit: int = CAPTURE_LIMIT) -> str:
+    """The last ``limit`` bytes of a file as text, with a note of what was cut above."""
+    size = handle.seek(0, os.SEEK_END)
+    start = max(0, size - limit)
+    handle.seek(start)
+    text = handle.read().decode("utf-8", errors="replace")
+    if start:
+        text = f"[stoker: {start} bytes cut above]\n" + text
+    return text
+
+
+def base_env(item: Mapping[str, Any], extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The hook's own environment plus every input, for tools that read variables."""
+    env = dict(os.environ)
+    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    env.update(input_env(item))
+    env.update(extra or {})
+    return env
+
+
+# ------------------------------------------------------------- the result
+
+def result(stdout: str, stderr: str, code: int, outputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The payload Heat expects: the three deploy_* keys plus outputs."""
+    payload: dict[str, Any] = dict(outputs or {})
+    payload.update(deploy_stdout=stdout, deploy_stderr=stderr, deploy_status_code=int(code))
+    return payload
+
+
+def tool_result(tool: ToolResult, outputs: Mapping[str, Any] | None = None,
+                success_codes: Iterable[int] = (0,)) -> dict[str, Any]:
+    """The payload for a finished tool: its exit code mapped to 0 when it means success."""
+    code = 0 if tool.returncode in set(success_codes) else tool.returncode
+    if tool.returncode < 0:
+        code = 128 - tool.returncode
+        tool.stderr += f"\n[stoker: the tool was killed by signal {-tool.returncode}]"
+    return result(tool.stdout, tool.stderr, code, outputs)
+
+
+def emit(payload: Mapping[str, Any], stream: io.TextIOBase | None = None) -> None:
+    """Print the one JSON object that is the hook's answer."""
+    out = stream or sys.stdout
+    out.write(json.dumps(payload))
+    out.write("\n")
+    out.flush()
+
+
+def main(handler: Callable[[dict[str, Any]], Mapping[str, Any]]) -> int:
+    """Run a hook: read the item, call ``handler``, print its payload; never print anything else.
+
+    Anything the handler or a library prints goes to stderr, and any failure,
+    expected or not, still ends in a payload with the reason, so that Heat is
+    always told what happened.
+    """
+    real_stdout = sys.stdout
+    sys.stdout = sys.stderr
+    try:
+        payload = handler(read_item())
+    except HookFailure as failure:
+        payload = result(failure.stdout, str(failure), failure.code)
+    except Exception:  # noqa: BLE001 - every failure must reach Heat as a payload
+        payload = result("", "hook crashed:\n" + traceback.format_exc(), 1)
+    finally:
+        sys.stdout = real_stdout
+    emit(payload, real_stdout)
+    return 0
