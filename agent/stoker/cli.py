@@ -60,10 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.load_settings = lambda: config.load(
+        getattr(args, "config", None),
+        overrides={"state_dir": getattr(args, "state_dir", None),
+                   "log_level": getattr(args, "log_level", None),
+                   "signal_wait": getattr(args, "signal_wait", None)})
     try:
-        settings = config.load(getattr(args, "config", None),
-                               overrides={"state_dir": getattr(args, "state_dir", None),
-                                          "log_level": getattr(args, "log_level", None)})
+        settings = args.load_settings()
     except config.ConfigError as err:
         logs.setup()
         LOG.error("%s", err)
@@ -84,10 +87,9 @@ def cmd_apply(args: argparse.Namespace, settings: config.Settings) -> int:
     except (OSError, MetadataError) as err:
         LOG.error("cannot apply %s: %s", args.file, err)
         return status.BAD_INPUT
-    wait = settings.signal_wait if args.signal_wait is None else args.signal_wait
     with open_session(settings) as session:
         records = session.recovered + session.deployer.deploy(document)
-        session.wait_for_signals(wait)
+        session.wait_for_signals(settings.signal_wait)
     print(summary(records))
     return status.exit_code(records)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import configparser
 import os
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -46,6 +46,7 @@ class Settings:
     ca_certificate: str = ""
     collectors: tuple[str, ...] = ()
     log_level: str = "info"
+    memory_limit: float = 512.0
     transports: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     hook_environment: Mapping[str, str] = field(default_factory=dict)
     config_file: Path | None = None
@@ -69,7 +70,7 @@ class Settings:
 
 
 _FLOATS = {"hook_timeout", "signal_wait", "signal_retry_period", "polling_interval",
-           "min_polling_interval", "splay", "timeout"}
+           "min_polling_interval", "splay", "timeout", "memory_limit"}
 _PATHS = {"state_dir", "deployed_dir", "shell_config", "cfn_init_data", "cfn_metadata_server",
           "os_collect_config"}
 _STRINGS = {"ca_certificate", "log_level"}
@@ -167,6 +168,3 @@ def _from_env(env: Mapping[str, str], values: Mapping[str, Any]) -> dict[str, An
     return out
 
 
-def with_changes(settings: Settings, **changes: Any) -> Settings:
-    """A copy of ``settings`` with some values replaced (used when Heat sends new ones)."""
-    return replace(settings, **changes)

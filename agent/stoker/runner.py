@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import subprocess
 import tempfile
@@ -22,6 +23,24 @@ STDOUT_LIMIT = 64 * 1024 * 1024
 STDERR_LIMIT = 1024 * 1024
 GRACE_SECONDS = 10.0
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_HOOK_DATA_LIMIT = resource.getrlimit(resource.RLIMIT_DATA)  # before the agent limits itself
+
+
+def limit_agent_memory(megabytes: float) -> None:
+    """Cap the agent's own memory (soft RLIMIT_DATA); hooks get the original limit back.
+
+    A cgroup limit on the service would also bind the hooks, which share its
+    cgroup and may legitimately need gigabytes; this guard binds only the agent.
+    """
+    if megabytes > 0:
+        hard = resource.getrlimit(resource.RLIMIT_DATA)[1]
+        soft = int(megabytes * 1024 * 1024)
+        resource.setrlimit(resource.RLIMIT_DATA, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+
+
+def _unlimit_hook() -> None:
+    """In the hook's child process, before exec: undo the agent's own memory cap."""
+    resource.setrlimit(resource.RLIMIT_DATA, _HOOK_DATA_LIMIT)
 
 
 @dataclass
@@ -48,7 +67,8 @@ def run_hook(hook: Path, stdin: bytes, *, timeout: float, scratch: Path,
             _scratch_file(scratch) as err_file:
         try:
             process = subprocess.Popen([str(hook)], stdin=in_file, stdout=out_file, stderr=err_file,
-                                       env=hook_env(env), cwd="/", start_new_session=True)
+                                       env=hook_env(env), cwd="/", start_new_session=True,
+                                       preexec_fn=_unlimit_hook)
         except OSError as err:
             return HookOutcome(start_error=err.strerror or str(err), duration=time.monotonic() - started)
         if on_start is not None:

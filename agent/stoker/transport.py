@@ -1,0 +1,150 @@
+"""Where to poll: the transport settings and how they are learned (SPEC 1.3, 1.4).
+
+Heat writes the ``os-collect-config`` key into the metadata; it names the
+collectors and fills in exactly one transport section (sections of transports
+no longer in use are left with every value null). The agent learns it from,
+in order of precedence:
+
+1. what it last fetched (persisted in the state directory, so a reboot resumes
+   with the latest settings after Heat switched transports or credentials);
+2. stoker's own config file (``[cfn]``, ``[heat]``, ``[request]`` sections);
+3. ``/etc/os-collect-config.conf``, for images built for the upstream chain;
+4. the bootstrap file ``cfn-init-data`` that Heat's user-data leaves at first boot.
+"""
+from __future__ import annotations
+
+import configparser
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from . import fsutil, redaction
+from .config import Settings
+
+LOG = logging.getLogger("stoker.transport")
+REMOTE = ("cfn", "heat", "request")
+DEFAULT_COLLECTORS = ("cfn", "heat", "request", "local")
+REQUIRED = {
+    "cfn": ("metadata_url", "access_key_id", "secret_access_key", "stack_name", "path"),
+    "heat": ("auth_url", "user_id", "password", "project_id", "stack_id", "resource_name"),
+    "request": ("metadata_url",),
+}
+LEARNED_FILE = "transport.json"
+
+
+@dataclass(frozen=True)
+class Transport:
+    """The chosen remote source and its settings, plus Heat's polling hints."""
+
+    kind: str
+    settings: Mapping[str, Any]
+    origin: str
+    polling_interval: float | None = None
+    splay: float | None = None
+    collectors: tuple[str, ...] = field(default=DEFAULT_COLLECTORS)
+
+    def describe(self) -> str:
+        return f"{self.kind} (from {self.origin})"
+
+
+def choose(collect: Mapping[str, Any], origin: str, cfn_metadata_server: Path | None = None
+           ) -> Transport | None:
+    """The first collector in Heat's list whose section is complete (null leftovers are skipped)."""
+    collectors = collect.get("collectors")
+    if not isinstance(collectors, list) or not collectors:
+        collectors = list(DEFAULT_COLLECTORS)
+    for kind in collectors:
+        section = collect.get(kind)
+        if kind not in REMOTE or not isinstance(section, Mapping):
+            continue
+        section = _with_metadata_server(kind, dict(section), cfn_metadata_server)
+        if all(section.get(key) not in (None, "") for key in REQUIRED[kind]):
+            redaction.remember_secret_fields(section)
+            return Transport(kind, section, origin, _number(collect.get("polling_interval")),
+                             _number(collect.get("splay")), tuple(str(c) for c in collectors))
+    return None
+
+
+def _with_metadata_server(kind: str, section: dict, server_file: Path | None) -> dict:
+    """Upstream lets ``cfn-metadata-server`` supply a missing cfn base URL (with ``/v1/``)."""
+    if kind == "cfn" and not section.get("metadata_url") and server_file and server_file.is_file():
+        base = server_file.read_text(encoding="utf-8", errors="replace").strip().rstrip("/")
+        if base:
+            section["metadata_url"] = base + "/v1/"
+    return section
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number >= 0 else None
+
+
+def learned(settings: Settings) -> Transport | None:
+    """The settings last learned from Heat, if any."""
+    value = fsutil.read_json(settings.state_dir / LEARNED_FILE)
+    if isinstance(value, dict):
+        return choose(value, "the last fetched metadata", settings.cfn_metadata_server)
+    return None
+
+
+def remember(settings: Settings, collect: Mapping[str, Any]) -> None:
+    """Persist Heat's ``os-collect-config`` object so that a restart resumes with it."""
+    fsutil.write_json(settings.state_dir / LEARNED_FILE, dict(collect))
+
+
+def from_ini(path: Path, settings: Settings) -> Transport | None:
+    """Transport sections of an upstream-style INI file (``/etc/os-collect-config.conf``)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError, OSError) as err:
+        LOG.error("cannot read %s: %s", path, err)
+        return None
+    collect: dict[str, Any] = {name: dict(parser.items(name, raw=True)) for name in parser.sections()}
+    collectors = parser.defaults().get("collectors")
+    if collectors:
+        collect["collectors"] = [c.strip() for c in collectors.replace(",", "\n").splitlines() if c.strip()]
+    for key in ("polling_interval", "splay"):
+        if key in parser.defaults():
+            collect[key] = parser.defaults()[key]
+    return choose(collect, str(path), settings.cfn_metadata_server)
+
+
+def from_settings(settings: Settings) -> Transport | None:
+    """Transport sections written in stoker's own config file."""
+    if not settings.transports:
+        return None
+    collect: dict[str, Any] = {name: dict(values) for name, values in settings.transports.items()}
+    if settings.collectors:
+        collect["collectors"] = list(settings.collectors)
+    return choose(collect, str(settings.config_file or "the config file"), settings.cfn_metadata_server)
+
+
+def bootstrap_document(settings: Settings) -> dict[str, Any] | None:
+    """The metadata Heat left in cfn-init-data at first boot (None when absent or unreadable)."""
+    path = settings.cfn_init_data
+    if not path.is_file():
+        return None
+    try:
+        value = fsutil.read_json(path)
+    except (ValueError, OSError) as err:
+        LOG.error("cannot read the bootstrap file %s: %s", path, err)
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def initial(settings: Settings) -> Transport | None:
+    """The transport to start with, by the precedence in the module docstring."""
+    found = learned(settings) or from_settings(settings)
+    if found is None and settings.os_collect_config.is_file():
+        found = from_ini(settings.os_collect_config, settings)
+    if found is None:
+        document = bootstrap_document(settings)
+        collect = document.get("os-collect-config") if document else None
+        if isinstance(collect, dict):
+            found = choose(collect, str(settings.cfn_init_data), settings.cfn_metadata_server)
+    return found
