@@ -24,6 +24,7 @@ import io
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -144,6 +145,82 @@ def declared_outputs(item: Mapping[str, Any]) -> list[str]:
     return names
 
 
+def safe_inputs(item: Mapping[str, Any]) -> dict[str, Any]:
+    """Inputs minus credentials, ``deploy_*`` kept: for tools whose data outlives the run.
+
+    Facts, hiera files and extra-vars files are read by other processes and
+    often end up in reports, so credentials stay out; ``deploy_action`` and
+    friends stay in because a lifecycle-aware config needs them.
+    """
+    return {name: value for name, value in input_values(item).items() if not is_secret_input(name)}
+
+
+def action(item: Mapping[str, Any]) -> str:
+    """The lifecycle step this item is for (``deploy_action``); CREATE when Heat sent none."""
+    value = input_values(item).get("deploy_action")
+    return value if isinstance(value, str) and value else "CREATE"
+
+
+# ------------------------------------------------------------- the options
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0", ""}
+
+
+def option(item: Mapping[str, Any], *names: str, default: Any = None) -> Any:
+    """The first of ``names`` present in the item's options (several spellings, one meaning)."""
+    options = item.get("options")
+    if not isinstance(options, dict):
+        return default
+    for name in names:
+        if options.get(name) is not None:
+            return options[name]
+    return default
+
+
+def option_bool(item: Mapping[str, Any], *names: str, default: bool = False) -> bool:
+    """A boolean option; templates write ``true``, ``"true"`` or ``1``, so accept each."""
+    value = option(item, *names, default=default)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise HookFailure(f"option {names[0]} must be a boolean, not {value!r}")
+
+
+def option_text(item: Mapping[str, Any], *names: str) -> str | None:
+    """A string option, or None when absent; a wrong type is a clear failure, not a crash."""
+    value = option(item, *names)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise HookFailure(f"option {names[0]} must be a string, not {value!r}")
+    return value
+
+
+def option_list(item: Mapping[str, Any], *names: str) -> str | None:
+    """A list option (tags) as the comma-separated text tools take; a string passes as is."""
+    value = option(item, *names)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ",".join(value) or None
+    return option_text(item, *names)
+
+
+def command(variable: str, default: str) -> list[str]:
+    """The tool's command from ``$variable`` (split like a shell would), else ``default``.
+
+    Split so that operators can point at a wrapper with arguments
+    (``HEAT_PUPPET_CMD="/opt/puppetlabs/bin/puppet"``, ``"sudo -E puppet"``).
+    """
+    try:
+        words = shlex.split(os.environ.get(variable) or default)
+    except ValueError as err:
+        raise HookFailure(f"${variable} is not a valid command line: {err}") from None
+    return words or [default]
+
+
 # ------------------------------------------------------------- the files
 
 def ensure_dir(path: str, mode: int = 0o700) -> str:
@@ -245,6 +322,19 @@ def base_env(item: Mapping[str, Any], extra: Mapping[str, str] | None = None) ->
     env = dict(os.environ)
     env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
     env.update(input_env(item))
+    env.update(extra or {})
+    return env
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The hook's own environment plus ``extra``, without the inputs.
+
+    For tools that get inputs another way (facts, node attributes, extra
+    vars): Heat's credentials in ``deploy_password`` and ``deploy_signal_id``
+    then never reach the tool or anything it starts.
+    """
+    env = dict(os.environ)
+    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
     env.update(extra or {})
     return env
 
