@@ -1,0 +1,73 @@
+"""POLL_SERVER_HEAT: the server's metadata from Heat's native API with a Keystone token (SPEC 4.3)."""
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any, Mapping
+
+from .. import httpclient, redaction
+from ..keystone import KeystoneError, KeystoneSession
+from . import Fetched, SourceError, encode, http_get, json_object, require, status_error
+
+KIND = "heat"
+
+
+class HeatSource:
+    """GET .../stacks/<name>/<id>/resources/<resource>/metadata, reusing one token across polls."""
+
+    kind = KIND
+
+    def __init__(self, settings: Mapping[str, Any], *, timeout: float, tls: httpclient.TLSOptions) -> None:
+        found = require(KIND, settings, "auth_url", "user_id", "password", "project_id",
+                        "stack_id", "resource_name")
+        redaction.remember(found["password"])
+        self.stack_id, self.resource_name = found["stack_id"], found["resource_name"]
+        self.timeout, self.tls = timeout, tls
+        self.session = KeystoneSession(found["auth_url"], found["user_id"], found["password"],
+                                       found["project_id"], settings.get("region_name") or None,
+                                       timeout=timeout, tls=tls)
+
+    def fetch(self, validators: dict[str, str]) -> Fetched:
+        """The metadata; a 401 means the token died early, so log in again and try once more."""
+        response = self._get()
+        if response.status == 401:
+            self.session.invalidate()
+            response = self._get()
+        if response.status != 200:
+            raise self._error(response)
+        return Fetched(encode(self._metadata(response.body)), {})
+
+    def _get(self) -> httpclient.Response:
+        try:
+            token = self.session.token()
+            url = self._url(self.session.endpoint("orchestration"))
+        except KeystoneError as err:
+            raise SourceError(f"heat: {err}", transient=err.transient) from None
+        return http_get(KIND, url, headers={"X-Auth-Token": token, "Accept": "application/json"},
+                        timeout=self.timeout, tls=self.tls)
+
+    def _url(self, endpoint: str) -> str:
+        stack = urllib.parse.quote(self.stack_id, safe="/")  # keeps the name/uuid slash
+        resource = urllib.parse.quote(self.resource_name, safe="")
+        return f"{endpoint.rstrip('/')}/stacks/{stack}/resources/{resource}/metadata"
+
+    def _metadata(self, body: bytes) -> dict[str, Any]:
+        answer = json_object(KIND, body, "the metadata answer")
+        if "metadata" not in answer:
+            raise SourceError("heat: the metadata answer has no 'metadata' key", transient=False)
+        metadata = answer["metadata"]
+        if metadata is None:
+            return {}
+        if not isinstance(metadata, dict):
+            raise SourceError(f"heat: the metadata answer's metadata is {type(metadata).__name__}, "
+                              "not an object", transient=False)
+        return metadata
+
+    def _error(self, response: httpclient.Response) -> SourceError:
+        where = f"heat resource {self.stack_id}/{self.resource_name}"
+        if response.status == 401:
+            return status_error(KIND, where, response, "token refused even after a fresh login")
+        if response.status == 403:
+            return status_error(KIND, where, response, "the stack user may not read this resource")
+        if response.status == 404:
+            return status_error(KIND, where, response, "unknown stack or resource")
+        return status_error(KIND, where, response)
