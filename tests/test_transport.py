@@ -74,3 +74,14 @@ def test_choosing_remembers_secrets_for_redaction():
 
     transport.choose({"cfn": dict(CFN, secret_access_key="very-secret-key-123")}, "t")
     assert "very-secret-key-123" not in redaction.redact("key is very-secret-key-123")
+
+
+def test_heats_bare_local_collector_is_not_chosen_without_a_section():
+    assert transport.choose({"collectors": ["local"]}, "t") is None
+
+
+def test_a_local_section_written_in_the_config_file_is_chosen(tmp_path):
+    settings = settings_in(tmp_path, transports={"local": {"path": str(tmp_path / "data")}},
+                           collectors=("local",))
+    chosen = transport.initial(settings)
+    assert chosen.kind == "local" and chosen.settings["path"] == str(tmp_path / "data")

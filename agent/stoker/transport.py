@@ -24,11 +24,14 @@ from .config import Settings
 
 LOG = logging.getLogger("stoker.transport")
 REMOTE = ("cfn", "heat", "request")
+LOCAL = ("local", "heat_local")  # chosen only when their section is written out (key: path)
 DEFAULT_COLLECTORS = ("cfn", "heat", "request", "local")
 REQUIRED = {
     "cfn": ("metadata_url", "access_key_id", "secret_access_key", "stack_name", "path"),
     "heat": ("auth_url", "user_id", "password", "project_id", "stack_id", "resource_name"),
     "request": ("metadata_url",),
+    "local": (),
+    "heat_local": (),
 }
 LEARNED_FILE = "transport.json"
 
@@ -50,13 +53,17 @@ class Transport:
 
 def choose(collect: Mapping[str, Any], origin: str, cfn_metadata_server: Path | None = None
            ) -> Transport | None:
-    """The first collector in Heat's list whose section is complete (null leftovers are skipped)."""
+    """The first collector in Heat's list whose section is complete (null leftovers are skipped).
+
+    Heat lists ``local`` in every server's collectors without a section for it;
+    a local source is used only when a config file writes its section out.
+    """
     collectors = collect.get("collectors")
     if not isinstance(collectors, list) or not collectors:
         collectors = list(DEFAULT_COLLECTORS)
     for kind in collectors:
         section = collect.get(kind)
-        if kind not in REMOTE or not isinstance(section, Mapping):
+        if kind not in REMOTE + LOCAL or not isinstance(section, Mapping):
             continue
         section = _with_metadata_server(kind, dict(section), cfn_metadata_server)
         if all(section.get(key) not in (None, "") for key in REQUIRED[kind]):
