@@ -217,8 +217,24 @@ def process_alive(pid: int) -> bool:
     return state not in (b"Z", b"X")
 
 
-def kill_quietly(pid: int) -> None:
-    """Clean-up for a test that failed half way: stop a process group we started."""
+def start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (as the journal records it), None when there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().decode(errors="replace").rsplit(")", 1)[-1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def kill_quietly(pid: int, started: str | None = None) -> None:
+    """Clean-up: SIGKILL a hook's process group that a test started.
+
+    With ``started`` (the start time the journal recorded), nothing is done when
+    the pid now names another process, so clean-up never hits a stranger.
+    """
+    current = start_time(pid)
+    if started is not None and current is not None and current != started:
+        return
     for kill in (os.killpg, os.kill):
         try:
             kill(pid, signal.SIGKILL)

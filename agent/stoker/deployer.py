@@ -15,7 +15,7 @@ from typing import Mapping
 
 from . import payload, redaction, runner
 from .config import Settings
-from .journal import Journal, Record, process_start_time
+from .journal import Journal, Record, process_running, process_start_time
 from .metadata import Document, Item
 from .plan import HookFinder, Work, plan
 from .signals import transport_of
@@ -109,12 +109,16 @@ def failure_reason(result: Mapping) -> str:
         if line.startswith("stoker: "):
             return redaction.redact(line[len("stoker: "):])[:300]
     code = payload.status_code(result)
-    return f"exit status {code}" if code else "an error output was set"
+    if not code:
+        return "an error output was set"
+    last = next((line.strip() for line in reversed(stderr.splitlines()) if line.strip()), "")
+    return redaction.redact(f"exit status {code}: {last}" if last else f"exit status {code}")[:300]
 
 
 def _stop_leftover(record: Record) -> None:
     """Stop a hook process group that outlived a killed agent (if the pid is still that process)."""
     if record.pid and record.pid_start and process_start_time(record.pid) == record.pid_start:
         LOG.warning("stopping hook process %d left running by a previous agent", record.pid)
-        runner.stop_group(record.pid, runner.GRACE_SECONDS, lambda: process_start_time(record.pid) is None)
+        runner.stop_group(record.pid, runner.GRACE_SECONDS,
+                          lambda: not process_running(record.pid, record.pid_start))
 

@@ -227,3 +227,17 @@ def process_start_time(pid: int) -> str | None:
     except OSError:
         return None
     return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def process_running(pid: int, start: str | None) -> bool:
+    """Whether ``pid`` is still the process that started at ``start`` and has not exited.
+
+    An exited child that nobody reaped yet (a zombie, e.g. under an init that
+    does not reap orphans) still has a start time but is no longer running.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().decode(errors="replace").rsplit(")", 1)[-1].split()
+    except OSError:
+        return False
+    return fields[0] not in ("Z", "X") and fields[19] == start

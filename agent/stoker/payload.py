@@ -8,6 +8,7 @@ the tail of the output because errors come last.
 from __future__ import annotations
 
 import json
+import re
 import signal
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
@@ -153,8 +154,9 @@ def _replace_oversized_outputs(result: dict[str, Any], limit: int) -> None:
         size = encoded_size(result[name])
         result[name] = f"stoker: output {name!r} was {size} bytes, too large for Heat's signal limit"
         result[CODE] = status_code(result) or 1
-        result[STDERR] = str(result.get(STDERR, "")) + \
-            f"\nstoker: output {name!r} ({size} bytes) was too large to send and was replaced by an error\n"
+        stderr = str(result.get(STDERR, "")).rstrip("\n")
+        result[STDERR] = (stderr + "\n" if stderr else "") + \
+            f"stoker: output {name!r} ({size} bytes) was too large to send and was replaced by an error\n"
 
 
 def _split_budget(spare: int, out_size: int, err_size: int) -> tuple[int, int]:
@@ -168,20 +170,31 @@ def _split_budget(spare: int, out_size: int, err_size: int) -> tuple[int, int]:
     return half, spare - half
 
 
+# The note a hook (hookkit) or the runner puts above output it already cut.
+_EARLIER_CUT = re.compile(r"\[stoker: (\d+) bytes cut above[^\]\n]*\]\n")
+
+
 def keep_tail(text: str, budget: int) -> str:
-    """The longest tail of ``text`` whose JSON encoding (with a cut note) fits in ``budget`` bytes."""
+    """The longest tail of ``text`` whose JSON encoding (with a cut note) fits in ``budget`` bytes.
+
+    When ``text`` starts with the note of an earlier cut (by the hook or the
+    runner), the new note counts those bytes too, so it says how much is missing in all.
+    """
     if encoded_size(text) <= budget:
         return text
+    earlier = _EARLIER_CUT.match(text)
+    before = int(earlier.group(1)) if earlier else 0
+    text = text[earlier.end():] if earlier else text
     low, high = 0, len(text)  # find the smallest start index that fits
     while low < high:
         middle = (low + high) // 2
-        if encoded_size(_cut_note(text, middle)) <= budget:
+        if encoded_size(_cut_note(text, middle, before)) <= budget:
             high = middle
         else:
             low = middle + 1
-    return _cut_note(text, low)
+    return _cut_note(text, low, before)
 
 
-def _cut_note(text: str, start: int) -> str:
-    cut = len(text[:start].encode("utf-8"))
+def _cut_note(text: str, start: int, before: int = 0) -> str:
+    cut = before + len(text[:start].encode("utf-8"))
     return f"[stoker: {cut} bytes cut above to fit Heat's signal size limit]\n" + text[start:]
