@@ -1,10 +1,12 @@
 """``stoker run`` as a daemon under a supervisor: polls, picks up changes quickly, survives SIGHUP,
 stops cleanly on SIGTERM. Uses the ``local`` source so that no server is needed."""
+import contextlib
 import json
 import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Iterator
 
 from tests.agent_helpers import Agent, document, script_item, wait_for
 
@@ -36,6 +38,20 @@ def start_daemon(agent: Agent) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
+@contextlib.contextmanager
+def running_daemon(agent: Agent, data: Path, items: list) -> Iterator[subprocess.Popen]:
+    """A daemon polling ``data`` (which starts with ``items``), stopped with SIGTERM afterwards."""
+    daemon_config(agent, data)
+    publish(data, items)
+    daemon = start_daemon(agent)
+    try:
+        yield daemon
+    finally:
+        if daemon.poll() is None:
+            daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=20)
+
+
 def finished(agent: Agent, key: str) -> bool:
     return (agent.deployed / f"{key}.notify.json").exists()
 
@@ -61,19 +77,13 @@ def test_run_once_without_any_metadata_source_says_so_and_exits_6(tmp_path):
 def test_daemon_runs_new_deployments_published_while_it_polls(tmp_path):
     agent = Agent(tmp_path)
     data = tmp_path / "local-data"
-    daemon_config(agent, data)
-    publish(data, [script_item("d1", "#!/bin/sh\necho first\n")])
-    daemon = start_daemon(agent)
-    try:
+    first = script_item("d1", "#!/bin/sh\necho first\n")
+    with running_daemon(agent, data, [first]) as daemon:
         wait_for(lambda: finished(agent, "d1"), timeout=20, what="the first deployment")
-        publish(data, [script_item("d1", "#!/bin/sh\necho first\n"),
-                       script_item("d2", "#!/bin/sh\necho second\n")])
+        publish(data, [first, script_item("d2", "#!/bin/sh\necho second\n")])
         wait_for(lambda: finished(agent, "d2"), timeout=20, what="the deployment published later")
         assert agent.notify("d2")["deploy_stdout"] == "second\n"
         assert daemon.poll() is None
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=20)
 
 
 def test_daemon_survives_sighup_and_stops_cleanly_on_sigterm(tmp_path):
@@ -113,15 +123,8 @@ def test_daemon_lets_a_running_hook_finish_on_sigterm(tmp_path):
 
 def test_a_second_agent_on_the_same_state_is_refused(tmp_path):
     agent = Agent(tmp_path)
-    data = tmp_path / "local-data"
-    daemon_config(agent, data)
-    publish(data, [])
-    daemon = start_daemon(agent)
-    try:
+    with running_daemon(agent, tmp_path / "local-data", []):
         time.sleep(1.0)
         second = agent.run("run", "--once")
         assert second.returncode == 5
         assert "another stoker" in second.stderr
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=20)
