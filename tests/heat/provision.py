@@ -10,6 +10,7 @@ import getpass
 import grp
 import hashlib
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -21,12 +22,15 @@ from . import layout as L
 from .layout import Layout
 
 MARKER = ".setup-done"
+SETUP_REVISION = "2"  # bump when a setup step changes, so existing harness dirs are set up again
+# Tables whose rows Heat deletes and re-creates during stack updates (see autoincrement()).
+NO_REUSE_TABLES = ("resource_properties_data", "raw_template")
 
 
 def fingerprint(lay: Layout) -> str:
     """A hash of everything setup derives its state from."""
     parts = [configs.keystone_conf(lay), configs.heat_conf(lay), configs.proxy_conf(lay),
-             configs.HEAT_POLICY, str(lay.root), str(lay.base_port)]
+             configs.HEAT_POLICY, str(lay.root), str(lay.base_port), SETUP_REVISION]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
@@ -75,7 +79,34 @@ def setup_heat(lay: Layout) -> None:
     """Heat's database."""
     run(lay, [str(lay.heat_venv / "bin" / "heat-manage"), "--config-file",
               str(lay.etc / "heat" / "heat.conf"), "db_sync"], "heat db_sync")
+    for table in NO_REUSE_TABLES:
+        autoincrement(lay.var / "heat.db", table)
     wal(lay.var / "heat.db")
+
+
+def autoincrement(db: Path, table: str) -> None:
+    """Make sqlite never hand out the id of a deleted row again, as MySQL never does.
+
+    sqlite gives a plain ``INTEGER PRIMARY KEY`` table's deleted last id to the
+    next insert. Heat, written for MySQL, deletes and creates resource
+    properties rows during an update, and a resource ends up pointing at a row
+    that is gone: the update never finishes and GET on the stack answers 404.
+    Rebuilding the table with ``AUTOINCREMENT`` (keeping its rows and indexes)
+    restores MySQL's behaviour.
+    """
+    with sqlite3.connect(db) as conn:
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone()[0]
+        if "AUTOINCREMENT" in sql:
+            return
+        indexes = [row[0] for row in conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type='index' AND tbl_name=? AND sql IS NOT NULL", (table,))]
+        new = re.sub(r"\bid INTEGER NOT NULL", "id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL",
+                     sql.replace(table, f"{table}_new", 1), count=1)
+        new = re.sub(r",\s*PRIMARY KEY \(id\)", "", new, count=1)
+        conn.executescript(
+            f"PRAGMA foreign_keys=OFF; BEGIN; {new}; INSERT INTO {table}_new SELECT * FROM {table}; "
+            f"DROP TABLE {table}; ALTER TABLE {table}_new RENAME TO {table}; "
+            + "".join(f"{index};" for index in indexes) + " COMMIT;")
 
 
 def setup_swift(lay: Layout) -> None:
