@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of stoker and the upstream chain: ``python -m bench`` (see README.md)."""
