@@ -114,15 +114,19 @@ def _read_file(path: Path) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, raw in parser.defaults().items():
         values.update(_convert(path, key.lower(), raw))
-    values["transports"] = {name: dict(parser.items(name, raw=True))
+    values["transports"] = {name: _own_keys(parser, name)
                             for name in parser.sections() if name in TRANSPORT_SECTIONS}
     if parser.has_section("hook_environment"):
-        values["hook_environment"] = {k: v for k, v in parser.items("hook_environment", raw=True)
-                                      if k not in parser.defaults()}
+        values["hook_environment"] = _own_keys(parser, "hook_environment")
     unknown = set(parser.sections()) - set(TRANSPORT_SECTIONS) - {"hook_environment"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
     return values
+
+
+def _own_keys(parser: configparser.ConfigParser, section: str) -> dict[str, str]:
+    """A section's own keys: configparser would also hand back every [DEFAULT] key."""
+    return {key: value for key, value in parser.items(section, raw=True) if key not in parser.defaults()}
 
 
 def _convert(path: Path, key: str, raw: str) -> dict[str, Any]:

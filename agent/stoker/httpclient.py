@@ -62,18 +62,22 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_openers: dict[TLSOptions, urllib.request.OpenerDirector] = {}
+_openers: dict[tuple[TLSOptions, bool], urllib.request.OpenerDirector] = {}
 
 
-def _opener(tls: TLSOptions) -> urllib.request.OpenerDirector:
-    opener = _openers.get(tls)
+def _opener(tls: TLSOptions, https: bool) -> urllib.request.OpenerDirector:
+    """A cached opener; the TLS context (CA bundle loaded: memory and time) only for https."""
+    opener = _openers.get((tls, https))
     if opener is None:
-        context = ssl.create_default_context(cafile=tls.ca_file)
-        if tls.insecure:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        opener = urllib.request.build_opener(_NoRedirect(), urllib.request.HTTPSHandler(context=context))
-        _openers[tls] = opener
+        handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
+        if https:
+            context = ssl.create_default_context(cafile=tls.ca_file)
+            if tls.insecure:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            handlers.append(urllib.request.HTTPSHandler(context=context))
+        opener = urllib.request.build_opener(*handlers)
+        _openers[(tls, https)] = opener
     return opener
 
 
@@ -87,7 +91,7 @@ def request(method: str, url: str, *, headers: Mapping[str, str] | None = None,
     all_headers.update(headers or {})
     req = urllib.request.Request(url, data=body, headers=all_headers, method=method)
     try:
-        resp = _opener(tls).open(req, timeout=timeout)
+        resp = _opener(tls, url.lower().startswith("https://")).open(req, timeout=timeout)
     except urllib.error.HTTPError as err:
         resp = err
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:

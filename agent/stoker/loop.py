@@ -190,6 +190,7 @@ class Daemon:
             while not self.stopping:
                 self._maybe_reload(session)
                 poller.cycle()
+                poller.records.clear()  # only --once reports them; the journal keeps the history
                 self._sleep(poller, poller.interval())
             LOG.info("stopping")
         return status.OK
