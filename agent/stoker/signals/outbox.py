@@ -96,9 +96,9 @@ class Outbox:
     def _failed(self, record: Record, attempts: int, err: SignalError) -> None:
         message = redaction.redact(str(err))
         if err.status == 403 and record.signal.transport == CFN:
-            message += (" (a pre-signed CFN signal URL is refused once it is older than Keystone's "
-                        "[credential] auth_ttl, 15 minutes by default; an admin can still finish the "
-                        "deployment with 'openstack stack resource signal')")
+            message += (" (the pre-signed CFN signal URL may have expired: it is refused once it is "
+                        "older than Keystone's [credential] auth_ttl, 15 minutes by default; an admin "
+                        "can still finish the deployment with 'openstack stack resource signal')")
         if not err.transient:
             self._give_up(record, message, err.status, attempts)
             return
