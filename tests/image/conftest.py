@@ -1,0 +1,142 @@
+"""Fixtures of the image tier: one image build per session, a fresh tree for each test that writes.
+
+The tar image is built once per session (and reused across sessions while its inputs are
+unchanged, see imagebuild.py), from the wheel of the working tree, offline: the wheel and
+a stand-in chef package are copied in by the elements' extra-data.d scripts, exactly as an
+air-gapped image builder would do it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from . import imagebuild
+from .rootfs import ImageRoot
+
+REPO = imagebuild.REPO
+FAKE_CHEF = REPO / "tests" / "fakes" / "chef-solo"
+# Hook elements built into the test image when the repository has their hook.
+HOOK_ELEMENTS = ("script", "puppet", "ansible", "jinja2", "chef")
+TIMINGS: list[tuple[str, float]] = []
+
+
+def record_time(what: str, seconds: float) -> None:
+    """Keep a duration for the end-of-session summary (build and boot times are worth watching)."""
+    TIMINGS.append((what, seconds))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
+    if TIMINGS:
+        terminalreporter.write_sep("-", "image tier timings")
+        for what, seconds in TIMINGS:
+            terminalreporter.write_line(f"{seconds:8.1f}s  {what}")
+
+
+def hook_elements() -> list[str]:
+    """heat-config-<hook> for every hook whose element and hook file both exist."""
+    return [f"heat-config-{hook}" for hook in HOOK_ELEMENTS
+            if (REPO / "hooks" / hook).is_file() and (REPO / "elements" / f"heat-config-{hook}").is_dir()]
+
+
+def build_fake_cinc_deb(dest: Path) -> Path:
+    """A .deb that installs the recording chef-solo stand-in as Cinc would: /opt/cinc/bin/cinc-solo.
+
+    No registry here has chef or cinc. The package exercises the element's real path for a
+    builder-supplied package (copy in, apt-get install, find cinc-solo, link chef-solo).
+    """
+    root = dest / "fake-cinc"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text(
+        "Package: fake-cinc\nVersion: 0.0.1\nArchitecture: all\nMaintainer: stoker tests <tests@localhost>\n"
+        "Depends: python3\nDescription: recording stand-in for cinc-solo (stoker's image tests)\n")
+    lib = root / "opt" / "cinc" / "lib"
+    lib.mkdir(parents=True)
+    shutil.copy(FAKE_CHEF, lib / "fake-chef-solo")
+    wrapper = root / "opt" / "cinc" / "bin" / "cinc-solo"
+    wrapper.parent.mkdir(parents=True)
+    wrapper.write_text("#!/bin/sh\n# Records each call, as tests/fakes/chef-solo does.\n"
+                       ": \"${FAKE_CHEF_RECORD:=/var/log/fake-cinc-solo.json}\"\nexport FAKE_CHEF_RECORD\n"
+                       "exec python3 /opt/cinc/lib/fake-chef-solo \"$@\"\n")
+    for path in (wrapper, lib / "fake-chef-solo"):
+        path.chmod(0o755)
+    deb = dest / "fake-cinc_0.0.1_all.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(root), str(deb)], check=True,
+                   capture_output=True, timeout=120)
+    return deb
+
+
+def image_elements() -> list[str]:
+    return ["debian-minimal", "heat-config", *hook_elements()]
+
+
+@pytest.fixture(scope="session")
+def image_host() -> None:
+    """Skip the image tier, saying what is missing, on a host that cannot build images."""
+    try:
+        imagebuild.check_host()
+    except imagebuild.ImageToolsMissing as missing:
+        pytest.skip(str(missing))
+
+
+@pytest.fixture(scope="session")
+def tar_image(image_host) -> imagebuild.Build:
+    """The tar image of heat-config and every hook element, built once (cached by its inputs)."""
+    elements = image_elements()
+    with_chef = "heat-config-chef" in elements
+
+    def prepare(work: Path) -> dict[str, str]:
+        env = {"DIB_STOKER_WHEELHOUSE": str(imagebuild.build_wheelhouse(work / "wheelhouse"))}
+        if with_chef:
+            env["DIB_HEAT_CONFIG_CHEF_PACKAGE"] = str(build_fake_cinc_deb(work))
+        return env
+
+    build = imagebuild.build_image("tar", "tar", elements, {"DIB_HEAT_CONFIG_AGENT": "stoker"},
+                                   extra_files=[FAKE_CHEF] if with_chef else [], prepare=prepare)
+    record_time(f"build tar image ({' '.join(elements)})" + (" [cached]" if build.cached else ""),
+                build.seconds)
+    return build
+
+
+def _remove_tree(path: Path) -> None:
+    """Delete an extracted tree without ever following a mount out of it (a bound /dev!)."""
+    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    for mount in sorted((m for m in mounts if m.startswith(str(path) + "/")), reverse=True):
+        subprocess.run(["umount", "-l", mount], timeout=30)
+    subprocess.run(["rm", "-rf", "--one-file-system", str(path)], timeout=600)
+
+
+@pytest.fixture(scope="session")
+def trees_dir(image_host) -> Iterator[Path]:
+    """Where extracted trees go ($STOKER_IMAGE_TMP or the system temp dir); removed at the end."""
+    base = tempfile.mkdtemp(prefix="stoker-trees-", dir=os.environ.get("STOKER_IMAGE_TMP"))
+    yield Path(base)
+    _remove_tree(Path(base))
+
+
+def _extract(build: imagebuild.Build, dest: Path) -> ImageRoot:
+    start = time.monotonic()
+    imagebuild.extract_tar(build.path, dest)
+    record_time(f"extract tar into {dest.name}", time.monotonic() - start)
+    return ImageRoot(dest)
+
+
+@pytest.fixture(scope="session")
+def pristine_tree(tar_image, trees_dir) -> ImageRoot:
+    """The image as built, shared by the tests that only look (never write into this one)."""
+    return _extract(tar_image, trees_dir / "pristine")
+
+
+@pytest.fixture
+def fresh_tree(tar_image, trees_dir, request) -> Iterator[ImageRoot]:
+    """A private copy of the image for a test that runs things in it."""
+    dest = trees_dir / request.node.name[:60].replace("/", "_")
+    root = _extract(tar_image, dest)
+    yield root
+    _remove_tree(dest)
