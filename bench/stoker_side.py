@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
-from .upstream import InstallError, _run, stop_process
+from .upstream import DaemonSide, InstallError, _run
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = ("setup.py", "README.md", "agent", "hooks")
@@ -69,7 +69,7 @@ class StokerInstall:
         return Path(found)
 
 
-class StokerAgent:
+class StokerAgent(DaemonSide):
     """``stoker run`` with a config file that keeps everything under ``root``."""
 
     name = "stoker"
@@ -123,19 +123,8 @@ class StokerAgent:
     def argv(self, *command: str) -> list[str]:
         return self.install.command + ["--config", str(self.conf), *(command or ("run",))]
 
-    def start(self) -> subprocess.Popen:
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(self.argv("run"), env=self.env(), stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
-                                            start_new_session=True)
-        return self.process
-
-    def stop(self) -> None:
-        stop_process(self.process)
-        self.process = None
-
-    def deployed_ids(self) -> set[str]:
-        return {p.name[:-len(".notify.json")] for p in self.deployed.glob("*.notify.json")}
+    def daemon_argv(self) -> list[str]:
+        return self.argv("run")
 
     def apply(self, document: dict, timeout: float = 600) -> subprocess.CompletedProcess:
         """``stoker apply`` a document (to give the journal finished deployments)."""

@@ -147,7 +147,31 @@ def _extract_element(sdist: Path, element: Path) -> None:
         raise InstallError(f"{sdist.name} lacks {', '.join(sorted(missing)) or 'the templates'}")
 
 
-class UpstreamAgent:
+class DaemonSide:
+    """What both systems' drivers share: the daemon in its own session, logging to a file.
+
+    A subclass has ``log``, ``root``, ``deployed``, ``process``, ``env()`` and ``daemon_argv()``.
+    """
+
+    process: subprocess.Popen | None
+
+    def start(self) -> subprocess.Popen:
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(self.daemon_argv(), env=self.env(), stdin=subprocess.DEVNULL,
+                                            stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
+                                            start_new_session=True)
+        return self.process
+
+    def stop(self) -> None:
+        stop_process(self.process)
+        self.process = None
+
+    def deployed_ids(self) -> set[str]:
+        """Ids whose signal payload was written (``deployed/<id>.notify.json``)."""
+        return {p.name[:-len(".notify.json")] for p in self.deployed.glob("*.notify.json")}
+
+
+class UpstreamAgent(DaemonSide):
     """One server's upstream chain under ``root``: os-collect-config -> os-refresh-config -> ..."""
 
     name = "upstream"
@@ -234,19 +258,8 @@ class UpstreamAgent:
                 "--cachedir", str(self.cachedir), "--backup-cachedir", str(self.backup_cachedir),
                 "--command", command]
 
-    def start(self) -> subprocess.Popen:
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(self.argv(), env=self.env(), stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
-                                            start_new_session=True)
-        return self.process
-
-    def stop(self) -> None:
-        stop_process(self.process)
-        self.process = None
-
-    def deployed_ids(self) -> set[str]:
-        return {p.name[:-len(".notify.json")] for p in self.deployed.glob("*.notify.json")}
+    def daemon_argv(self) -> list[str]:
+        return self.argv()
 
     def mark_finished(self, items: list[dict]) -> None:
         """Make ``items`` look deployed, the way upstream records it (``<deployed>/<id>.json``)."""
