@@ -104,6 +104,31 @@ def tar_image(image_host) -> imagebuild.Build:
     return build
 
 
+# The VM image: the agent and the script hook, plus what a bare debian-minimal lacks to
+# come up on a cloud network (a DHCP client on every NIC) and, for diagnosis, the journal
+# on the serial console. The kernel command line makes the NIC eth0, as ifupdown expects.
+VM_ELEMENTS = ["vm", "debian-minimal", "dhcp-all-interfaces", "journal-to-console",
+               "heat-config", "heat-config-script"]
+VM_SETTINGS = {"DIB_HEAT_CONFIG_AGENT": "stoker",
+               "DIB_BOOTLOADER_DEFAULT_CMDLINE": "nofb nomodeset gfxpayload=text net.ifnames=0"}
+
+
+@pytest.fixture(scope="session")
+def qcow2_image(image_host) -> imagebuild.Build:
+    """The partitioned, bootable qcow2 of the VM tier, built once (cached by its inputs).
+
+    A partitioned build needs the kpartx/dmsetup/sudo stand-ins (no device-mapper here).
+    """
+    def prepare(work: Path) -> dict[str, str]:
+        return {"DIB_STOKER_WHEELHOUSE": str(imagebuild.build_wheelhouse(work / "wheelhouse"))}
+
+    build = imagebuild.build_image("qcow2", "qcow2", VM_ELEMENTS, VM_SETTINGS, prepare=prepare,
+                                   with_tools=True)
+    record_time(f"build qcow2 image ({' '.join(VM_ELEMENTS)})" + (" [cached]" if build.cached else ""),
+                build.seconds)
+    return build
+
+
 def _remove_tree(path: Path) -> None:
     """Delete an extracted tree without ever following a mount out of it (a bound /dev!)."""
     mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]

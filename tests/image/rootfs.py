@@ -77,22 +77,27 @@ class ImageRoot:
         return result
 
 
-class Boot:
-    """A systemd-nspawn boot of the tree (its own init, units and journal; the host's network)."""
+class BootedSystem:
+    """A system booting in a child process that writes its console to a file.
 
-    def __init__(self, root: Path, console_log: Path) -> None:
-        self.root = root
+    The subclasses say how to start and stop it (systemd-nspawn, qemu); waiting for
+    something to happen, and failing with the console's tail when it does not, is shared.
+    """
+
+    what = "system"
+
+    def __init__(self, console_log: Path) -> None:
         self.console_log = console_log
         self.process: subprocess.Popen[bytes] | None = None
         self.started = 0.0
 
-    def start(self) -> "Boot":
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> "BootedSystem":
         out = open(self.console_log, "wb")
-        # --register=no/--keep-unit: no machined on this host; no --private-network, so the
-        # container shares the host's loopback. Without a tty the console is read-only.
-        self.process = subprocess.Popen(
-            ["systemd-nspawn", "-q", "--register=no", "--keep-unit", "-D", str(self.root), "-b"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
         out.close()
         self.started = time.monotonic()
         return self
@@ -101,19 +106,20 @@ class Boot:
         return self.console_log.read_text(encoding="utf-8", errors="replace")
 
     def wait_for(self, what: str, done: Callable[[], bool], timeout: float) -> float:
-        """Wait until ``done()``; fail with the console's tail if the container dies or time runs out."""
+        """Wait until ``done()`` and return the seconds since start; fail with the console's
+        tail if the system dies or time runs out."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if done():
                 return time.monotonic() - self.started
             if self.process is not None and self.process.poll() is not None:
-                raise AssertionError(f"the container exited ({self.process.returncode}) before {what}:\n"
+                raise AssertionError(f"the {self.what} exited ({self.process.returncode}) before {what}:\n"
                                      + self.console()[-4000:])
             time.sleep(0.5)
         raise AssertionError(f"no {what} after {timeout:.0f}s; console tail:\n" + self.console()[-4000:])
 
     def stop(self, timeout: float = 60) -> None:
-        """Ask the container's systemd to power off (SIGTERM to nspawn does that); kill if it hangs."""
+        """Send SIGTERM (each subclass's program shuts down on it); kill the group if it hangs."""
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
@@ -123,8 +129,26 @@ class Boot:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(30)
 
-    def __enter__(self) -> "Boot":
+    def __enter__(self) -> "BootedSystem":
         return self.start()
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+class Boot(BootedSystem):
+    """A systemd-nspawn boot of the tree (its own init, units and journal; the host's network).
+
+    SIGTERM to nspawn asks the container's systemd to power off.
+    """
+
+    what = "container"
+
+    def __init__(self, root: Path, console_log: Path) -> None:
+        super().__init__(console_log)
+        self.root = root
+
+    def command(self) -> list[str]:
+        # --register=no/--keep-unit: no machined on this host; no --private-network, so the
+        # container shares the host's loopback. Without a tty the console is read-only.
+        return ["systemd-nspawn", "-q", "--register=no", "--keep-unit", "-D", str(self.root), "-b"]

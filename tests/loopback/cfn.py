@@ -88,6 +88,10 @@ class CfnServer(LoopbackServer):
         self.auth_ttl = auth_ttl
         self.max_json_body_size = max_json_body_size
         self.tenant = tenant or uuid.uuid4().hex
+        # The base URL the agent reaches this server at, when that is not where it listens:
+        # a VM whose metadata address is forwarded here (the VM tier) signs and posts to
+        # that address, and the Host header it signs is the forwarded one.
+        self.advertised_url: str | None = None
         self._credentials: dict[str, Credential] = {}
         self._stacks: dict[str, Stack] = {}
         self._data_lock = threading.Lock()
@@ -122,7 +126,12 @@ class CfnServer(LoopbackServer):
 
     def metadata_url(self) -> str:
         """The `metadata_url` Heat writes into os-collect-config's cfn section."""
-        return f"{self.url}/v1/"
+        return f"{self.agent_url}/v1/"
+
+    @property
+    def agent_url(self) -> str:
+        """The base URL as the agent sees it (``advertised_url`` if set, else where it listens)."""
+        return self.advertised_url or self.url
 
     def signed_metadata_url(self, stack: str, resource: str, cred: Credential,
                             content_type_json: bool = False) -> str:
@@ -145,7 +154,7 @@ class CfnServer(LoopbackServer):
         cred = cred or self.add_credentials(stack=stack, resource=resource)
         path = SIGNAL_PREFIX + urllib.parse.quote(f"{target.arn}/resources/{resource}", safe="")
         params = {"Timestamp": v2_timestamp(timestamp)}
-        return signed_v2_url(self.url + path, "POST", params, cred.access, cred.secret)
+        return signed_v2_url(self.agent_url + path, "POST", params, cred.access, cred.secret)
 
     # -- protocol ----------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
