@@ -7,6 +7,7 @@ without running it a second time, after stopping the hook it left behind.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -123,3 +124,26 @@ def test_rerun_of_an_interrupted_deployment_runs_it_again(agent, tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
     assert (tmp_path / "runs").read_text() == "run\nrun\nfinished\n"
     assert agent.notify("victim")["deploy_status_code"] == 0
+
+
+def test_a_deployment_interrupted_by_a_reboot_says_so_and_no_process_of_the_new_boot_is_touched(agent, tmp_path):
+    """After a reboot the recorded pid may name an unrelated process, even with the same start
+    time (boots are deterministic): the journal's boot id tells, and nothing is stopped."""
+    items = [script_item("victim", victim_script(tmp_path))]
+    hook_pid, hook_start, _ = kill_agent_mid_hook(agent, tmp_path, items)
+    try:
+        record_path = agent.state / "journal" / "victim.json"
+        record = json.loads(record_path.read_text())
+        assert record["boot_id"], "the journal must record which boot the hook started in"
+        record["boot_id"] = "00000000-0000-4000-8000-000000000000"  # as if written before a reboot
+        record_path.write_text(json.dumps(record))
+
+        again = agent.apply(items)
+        assert again.returncode == 1, again.stdout + again.stderr
+        got = agent.notify("victim")
+        assert "interrupted: the server restarted while the hook was running" in got["deploy_stderr"]
+        assert got["deploy_status_code"] != 0
+        assert process_alive(hook_pid), "a process with the recorded pid was stopped although it is from another boot"
+        assert (tmp_path / "runs").read_text() == "run\n"
+    finally:
+        kill_quietly(hook_pid, hook_start)

@@ -15,7 +15,7 @@ from typing import Mapping
 
 from . import payload, redaction, runner
 from .config import Settings
-from .journal import Journal, Record, process_running, process_start_time
+from .journal import Journal, Record, current_boot_id, process_running, process_start_time
 from .metadata import Document, Item
 from .plan import HookFinder, Work, plan
 from .signals import transport_of
@@ -23,6 +23,7 @@ from .signals.outbox import Outbox
 
 LOG = logging.getLogger("stoker.deployer")
 INTERRUPTED = "interrupted: the agent stopped while the hook was running"
+INTERRUPTED_BY_REBOOT = "interrupted: the server restarted while the hook was running"
 
 
 class Deployer:
@@ -45,9 +46,11 @@ class Deployer:
         """
         recovered = []
         for record in self.journal.interrupted():
-            _stop_leftover(record)
+            rebooted = record.boot_id is not None and record.boot_id != current_boot_id()
+            if not rebooted:  # after a reboot the pid names some other process, if any
+                _stop_leftover(record)
             item = self.journal.item(record.key) or {}
-            self._finish(record, item, payload.failure(INTERRUPTED))
+            self._finish(record, item, payload.failure(INTERRUPTED_BY_REBOOT if rebooted else INTERRUPTED))
             recovered.append(record)
         return recovered
 

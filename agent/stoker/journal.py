@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import os
 import threading
 import time
@@ -24,6 +25,7 @@ from . import fsutil
 from .metadata import Item
 from .payload import status_code
 
+BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
 RUNNING = "running"
 FINISHED = "finished"
 
@@ -71,6 +73,7 @@ class Record:
     reason: str = ""
     pid: int | None = None
     pid_start: str | None = None
+    boot_id: str | None = None
     signal: SignalState = field(default_factory=SignalState)
 
     @classmethod
@@ -139,7 +142,8 @@ class Journal:
         fsutil.write_json(self.deployed_dir / f"{item.key}.json", item.raw)
         now = time.time()
         record = Record(key=item.key, id=item.id, name=item.name, group=item.group,
-                        action=item.action, tool=tool, seen_at=now, started_at=now)
+                        action=item.action, tool=tool, seen_at=now, started_at=now,
+                        boot_id=current_boot_id())
         self._save(record)
         return record
 
@@ -217,6 +221,20 @@ class Journal:
             yield
         finally:
             os.close(fd)
+
+
+@functools.cache
+def current_boot_id() -> str | None:
+    """The kernel's id of this boot (None where there is no /proc).
+
+    A running record from another boot names a hook that the reboot ended: its pid
+    may belong to an unrelated process now, even one with the same start time.
+    """
+    try:
+        with open(BOOT_ID_FILE, encoding="ascii") as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
 
 
 def process_start_time(pid: int) -> str | None:

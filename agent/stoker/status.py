@@ -51,7 +51,8 @@ def as_json(records: Iterable[Record]) -> str:
 
 def _row(record: Record) -> dict:
     row = asdict(record)
-    row.pop("pid_start", None)
+    for internal in ("pid_start", "boot_id"):  # for recovery only, not what happened
+        row.pop(internal, None)
     for key in ("seen_at", "started_at", "finished_at"):
         row[key] = _iso(row[key])
     row["signal"]["delivered_at"] = _iso(row["signal"]["delivered_at"])

@@ -119,7 +119,7 @@ def test_power_cut_during_a_hook_is_signalled_as_a_failure_after_reboot_and_noth
     signals = stack.signals()
     interrupted = signals["20_hangs"]
     assert interrupted["deploy_status_code"] != 0, interrupted
-    assert "interrupted" in interrupted["deploy_stderr"], interrupted
+    assert "interrupted: the server restarted while the hook was running" in interrupted["deploy_stderr"], interrupted
     assert signals["30_after"]["deploy_status_code"] == 0, signals["30_after"]
     assert signals["30_after"]["result"] == "hello after"
     # The deployment that finished before the power cut is neither run nor signalled again.
