@@ -104,12 +104,13 @@ def tar_image(image_host) -> imagebuild.Build:
     return build
 
 
-# The VM image: the agent and the script hook, plus what a bare debian-minimal lacks to
-# come up on a cloud network (a DHCP client on every NIC) and, for diagnosis, the journal
-# on the serial console. The kernel command line makes the NIC eth0, as ifupdown expects.
-VM_ELEMENTS = ["vm", "debian-minimal", "dhcp-all-interfaces", "journal-to-console",
-               "heat-config", "heat-config-script"]
-VM_SETTINGS = {"DIB_HEAT_CONFIG_AGENT": "stoker",
+# The VM image, as the README tells image builders to make it: the agent and the script
+# hook, cloud-init reading a config drive or the metadata service (as Nova offers them),
+# a DHCP client on every NIC (a bare debian-minimal has none) and, for diagnosis, the
+# journal on the serial console. The kernel command line makes the NIC eth0.
+VM_ELEMENTS = ["vm", "debian-minimal", "cloud-init", "cloud-init-datasources", "dhcp-all-interfaces",
+               "journal-to-console", "heat-config", "heat-config-script"]
+VM_SETTINGS = {"DIB_HEAT_CONFIG_AGENT": "stoker", "DIB_CLOUD_INIT_DATASOURCES": "ConfigDrive, OpenStack",
                "DIB_BOOTLOADER_DEFAULT_CMDLINE": "nofb nomodeset gfxpayload=text net.ifnames=0"}
 
 

@@ -12,6 +12,8 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from typing import Any
 
 from tests.loopback.cfn import CfnServer
@@ -102,3 +104,41 @@ def component_config(create_marker: str, delete_marker: str) -> dict[str, Any]:
         {"actions": ["DELETE"], "tool": "script",
          "config": f"#!/bin/sh\necho deleted > {delete_marker}\n"},
     ]}
+
+
+# The part handler Heat's user-data carries for its own part types (the image does not
+# have it; Heat sends it). This one is the tests' own: it writes each x-cfninitdata part
+# into /var/lib/heat-cfntools under the part's file name, private to root.
+CFN_INIT_PART_HANDLER = '''#part-handler
+import os
+
+TARGET = "/var/lib/heat-cfntools"
+
+
+def list_types():
+    return ["text/x-cfninitdata"]
+
+
+def handle_part(data, ctype, filename, payload):
+    if ctype in ("__begin__", "__end__"):
+        return
+    os.makedirs(TARGET, mode=0o700, exist_ok=True)
+    fd = os.open(os.path.join(TARGET, os.path.basename(filename)), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(payload)
+'''
+
+
+def heat_user_data(cfn_init_data: str) -> bytes:
+    """User-data shaped like Heat's for ``user_data_format: SOFTWARE_CONFIG`` (SPEC 1.4).
+
+    A MIME multipart that cloud-init unpacks at first boot: a part handler, then the
+    ``cfn-init-data`` part it handles, which ends up as /var/lib/heat-cfntools/cfn-init-data.
+    """
+    message = MIMEMultipart()
+    for content, subtype, filename in ((CFN_INIT_PART_HANDLER, "part-handler", "part-handler.py"),
+                                       (cfn_init_data, "x-cfninitdata", "cfn-init-data")):
+        part = MIMEText(content, subtype, "utf-8")
+        part.add_header("Content-Disposition", "attachment", filename=filename)
+        message.attach(part)
+    return message.as_bytes()

@@ -7,12 +7,13 @@ the bytes to a loopback server on 127.0.0.1:PORT. So the agent in the guest talk
 test's heat-api-cfn as if it stood at the metadata address, and the host itself never
 sends a packet anywhere but to 127.0.0.1.
 
-Before the boot, the file Heat's user-data would have left (``cfn-init-data``) is written
-into a private raw copy of the image's root filesystem, standing in for cloud-init.
+The VM boots a private raw copy of the image, with a config drive as Nova makes one for
+cloud-init; the image's filesystem can be read on the host after the VM stopped.
 """
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -49,7 +50,7 @@ def tool(name: str) -> str:
 
 
 def check_vm_host() -> None:
-    for name in (QEMU, "qemu-img", "partx", "mount", "umount"):
+    for name in (QEMU, "qemu-img", "partx", "mount", "umount", "genisoimage"):
         tool(name)
 
 
@@ -90,21 +91,27 @@ def mounted_root(raw: Path) -> Iterator[Path]:
             subprocess.run([tool("umount"), mountpoint], check=True, timeout=60)
 
 
-def write_into(raw: Path, files: dict[str, tuple[str, int]]) -> None:
-    """Write ``{path in the guest: (content, mode)}`` into the image's root filesystem."""
-    with mounted_root(raw) as root:
-        for inside, (content, mode) in files.items():
-            target = root / inside.lstrip("/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(content, encoding="utf-8")
-            target.chmod(mode)
-
-
 def read_from(raw: Path, inside: str) -> str | None:
     """A file from the guest's disk after the VM stopped (None when it is not there)."""
     with mounted_root(raw) as root:
         path = root / inside.lstrip("/")
         return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
+
+
+def config_drive(dest: Path, meta_data: dict, user_data: bytes) -> Path:
+    """A Nova config drive: an ISO 9660 image labelled ``config-2`` holding
+    ``openstack/latest/meta_data.json`` and ``user_data``, made with genisoimage as Nova
+    makes it. cloud-init's ConfigDrive datasource reads it at first boot (as on a cloud
+    with ``config_drive: true``). Nothing is mounted on the host."""
+    with tempfile.TemporaryDirectory(prefix="stoker-configdrive-") as tree:
+        latest = Path(tree) / "openstack" / "latest"
+        latest.mkdir(parents=True)
+        (latest / "meta_data.json").write_text(json.dumps(meta_data), encoding="utf-8")
+        (latest / "user_data").write_bytes(user_data)
+        subprocess.run([tool("genisoimage"), "-o", str(dest), "-V", "config-2", "-J", "-r", "-l", "-ldots",
+                        "-allow-lowercase", "-allow-multidot", "-quiet", tree],
+                       check=True, capture_output=True, timeout=60)
+    return dest
 
 
 class QemuVM(BootedSystem):
@@ -115,9 +122,10 @@ class QemuVM(BootedSystem):
     what = "VM"
 
     def __init__(self, disk: Path, console_log: Path, metadata_port: int,
-                 memory_mb: int = 1024, cpus: int = 2) -> None:
+                 read_only_disks: list[Path] = (), memory_mb: int = 1024, cpus: int = 2) -> None:
         super().__init__(console_log)
         self.disk = disk
+        self.read_only_disks = list(read_only_disks)
         self.metadata_port = metadata_port
         self.memory_mb = memory_mb
         self.cpus = cpus
@@ -128,6 +136,8 @@ class QemuVM(BootedSystem):
         return [tool(QEMU), "-machine", "q35,accel=tcg", "-cpu", "max", "-m", str(self.memory_mb),
                 "-smp", str(self.cpus), "-nodefaults", "-no-user-config",
                 "-drive", f"file={self.disk},format=raw,if=virtio",
+                *[arg for extra in self.read_only_disks
+                  for arg in ("-drive", f"file={extra},format=raw,if=virtio,readonly=on")],
                 "-display", "none", "-serial", f"file:{self.console_log}", "-monitor", "none",
                 "-netdev", f"user,id=n0,restrict=on,{GUEST_NETWORK},{forward}",
                 "-device", "virtio-net-pci,netdev=n0"]
