@@ -7,7 +7,7 @@ in order of precedence:
 
 1. what it last fetched (persisted in the state directory, so a reboot resumes
    with the latest settings after Heat switched transports or credentials);
-2. stoker's own config file (``[cfn]``, ``[heat]``, ``[request]`` sections);
+2. stoker's own config file (``[cfn]``, ``[heat]``, ``[request]``, ``[zaqar]`` sections);
 3. ``/etc/os-collect-config.conf``, for images built for the upstream chain;
 4. the bootstrap file ``cfn-init-data`` that Heat's user-data leaves at first boot.
 """
@@ -23,13 +23,14 @@ from . import fsutil, redaction
 from .config import Settings
 
 LOG = logging.getLogger("stoker.transport")
-REMOTE = ("cfn", "heat", "request")
+REMOTE = ("cfn", "heat", "request", "zaqar")
 LOCAL = ("local", "heat_local")  # chosen only when their section is written out (key: path)
-DEFAULT_COLLECTORS = ("cfn", "heat", "request", "local")
+DEFAULT_COLLECTORS = ("cfn", "heat", "request", "zaqar", "local")
 REQUIRED = {
     "cfn": ("metadata_url", "access_key_id", "secret_access_key", "stack_name", "path"),
     "heat": ("auth_url", "user_id", "password", "project_id", "stack_id", "resource_name"),
     "request": ("metadata_url",),
+    "zaqar": ("auth_url", "user_id", "password", "project_id", "queue_id"),
     "local": (),
     "heat_local": (),
 }

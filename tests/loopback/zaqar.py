@@ -10,9 +10,14 @@ What it checks, as Zaqar behind keystonemiddleware does:
   body within `max_messages_post_size` (Zaqar's 256 KiB default): 400 otherwise.
 
 Routes: `POST /v2/queues/<q>/messages` -> 201 {"resources": [...]} (each message posted is
-also recorded as a signal); `GET /v2/queues/<q>/messages[?echo=true]` -> 200
-{"messages": [...], "links": []}; `DELETE /v2/queues/<q>/messages?pop=N` -> 200
+also recorded as a signal); `GET /v2/queues/<q>/messages[?echo=true&limit=N&marker=M]` -> 200
+{"messages": [...], "links": [...]}; `DELETE /v2/queues/<q>/messages?pop=N` -> 200
 {"messages": [...]} (removes them).
+
+Listing pages like Zaqar: every message gets the next value of a per-queue counter as its
+marker; a GET returns at most `limit` messages (default 10, 1..20 else 400) posted after
+`marker`, oldest first, and when that page is non-empty a `next` link whose href carries the
+last message's marker. Nothing after the marker: `"messages": []` and no links.
 
 Test API: `post_message` (Heat publishing metadata to the queue), `messages`,
 `register_signal_queue`, records/hooks.
@@ -30,6 +35,7 @@ from .base import LoopbackServer, Request, Response, new_request_id
 from .tokens import TokenStore
 
 MIN_TTL, MAX_TTL, DEFAULT_TTL = 60, 1209600, 3600
+DEFAULT_LIMIT, MAX_LIMIT = 10, 20
 UNAUTHORIZED = "The request you have made requires authentication."
 
 
@@ -40,6 +46,7 @@ class Message:
     ttl: int
     created: float
     client_id: str
+    marker: int = 0  # position in its queue, given when it is stored
 
     def expired(self, now: float) -> bool:
         return now >= self.created + self.ttl
@@ -74,6 +81,7 @@ class ZaqarServer(LoopbackServer):
         self.max_messages_per_post = max_messages_per_post
         self._queues: dict[tuple[str, str], list[Message]] = {}
         self._signal_queues: dict[tuple[str, str], tuple[str | None, str]] = {}
+        self._markers: dict[tuple[str, str], int] = {}
         self._data_lock = threading.Lock()
 
     # -- test API ----------------------------------------------------------------------
@@ -84,9 +92,15 @@ class ZaqarServer(LoopbackServer):
                      client_id: str = "heat-engine") -> Message:
         """Put a message on a queue as Heat does when it publishes metadata (ZAQAR_MESSAGE)."""
         message = Message(uuid.uuid4().hex, json.loads(json.dumps(body)), ttl, time.time(), client_id)
-        with self._data_lock:
-            self._queues.setdefault((project, queue), []).append(message)
+        self._store((project, queue), [message])
         return message
+
+    def _store(self, key: tuple[str, str], messages: list[Message]) -> None:
+        """Append to a queue, numbering the messages so listings can page by marker."""
+        with self._data_lock:
+            for message in messages:
+                self._markers[key] = message.marker = self._markers.get(key, 0) + 1
+            self._queues.setdefault(key, []).extend(messages)
 
     def messages(self, project: str, queue: str) -> list[Message]:
         """The unexpired messages of a queue, oldest first."""
@@ -143,8 +157,8 @@ class ZaqarServer(LoopbackServer):
             raise _bad(f"Message collection size is too large. Max size {self.max_messages_post_size}")
         specs = self._message_specs(request)
         messages = [Message(uuid.uuid4().hex, s["body"], s["ttl"], time.time(), client_id) for s in specs]
+        self._store(key, messages)
         with self._data_lock:
-            self._queues.setdefault(key, []).extend(messages)
             stack, resource = self._signal_queues.get(key, (None, key[1]))
         for message in messages:
             self.record_signal(request, stack, resource, payload=message.body)
@@ -177,12 +191,37 @@ class ZaqarServer(LoopbackServer):
 
     def _list(self, request: Request, key: tuple[str, str], client_id: str) -> Response:
         echo = request.query.get("echo", "false").lower() == "true"
+        limit, after = self._limit(request), self._marker(request)
         now = time.time()
-        found = [m for m in self.messages(*key) if echo or m.client_id != client_id]
-        limit = int(request.query.get("limit", "10"))
+        found = [m for m in self.messages(*key) if m.marker > after and (echo or m.client_id != client_id)]
+        page = found[:limit]
         path = f"/v2/queues/{key[1]}/messages"
-        return Response.json(200, {"messages": [m.to_dict(path, now) for m in found[:limit]],
-                                   "links": []})
+        links = []
+        if page:
+            links.append({"rel": "next", "href": f"{path}?marker={page[-1].marker}&limit={limit}"
+                                                 f"&echo={'true' if echo else 'false'}"})
+        return Response.json(200, {"messages": [m.to_dict(path, now) for m in page], "links": links})
+
+    @staticmethod
+    def _limit(request: Request) -> int:
+        raw = request.query.get("limit", str(DEFAULT_LIMIT))
+        try:
+            limit = int(raw)
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= MAX_LIMIT:
+            raise _bad(f"Limit must be at least 1 and may not be greater than {MAX_LIMIT}.")
+        return limit
+
+    @staticmethod
+    def _marker(request: Request) -> int:
+        raw = request.query.get("marker")
+        if raw in (None, ""):
+            return 0
+        try:
+            return int(raw)
+        except ValueError:
+            raise _bad("Invalid marker.") from None
 
     def _pop(self, request: Request, key: tuple[str, str]) -> Response:
         count = int(request.query.get("pop") or "1")

@@ -59,10 +59,13 @@ def _load(kind: str) -> Callable[..., Source] | None:
     if kind == "heat_local":
         from .local import HeatLocalSource
         return HeatLocalSource
+    if kind == "zaqar":
+        from .zaqar import ZaqarSource
+        return ZaqarSource
     return None
 
 
-KINDS = ("cfn", "heat", "request", "tempurl", "local", "heat_local")
+KINDS = ("cfn", "heat", "request", "tempurl", "zaqar", "local", "heat_local")
 
 
 def make_source(kind: str, settings: Mapping[str, Any] | None, *, timeout: float,
@@ -130,6 +133,13 @@ def status_error(kind: str, what: str, response: httpclient.Response, why: str =
     detail = why or response.text(300).strip()
     return SourceError(f"{kind}: {what} answered HTTP {response.status}" + (f": {detail}" if detail else ""),
                        transient=is_transient_status(response.status))
+
+
+def keystone_status_error(kind: str, what: str, response: httpclient.Response, *,
+                          forbidden: str, missing: str) -> SourceError:
+    """:func:`status_error` for a Keystone-authenticated API, saying what 401/403/404 mean there."""
+    reasons = {401: "token refused even after a fresh login", 403: forbidden, 404: missing}
+    return status_error(kind, what, response, reasons.get(response.status, ""))
 
 
 def json_object(kind: str, text: bytes | str, what: str) -> dict[str, Any]:

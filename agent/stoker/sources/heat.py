@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 from .. import httpclient, redaction
 from ..keystone import KeystoneError, KeystoneSession
-from . import Fetched, SourceError, encode, http_get, json_object, require, status_error
+from . import Fetched, SourceError, encode, http_get, json_object, keystone_status_error, require
 
 KIND = "heat"
 
@@ -63,11 +63,6 @@ class HeatSource:
         return metadata
 
     def _error(self, response: httpclient.Response) -> SourceError:
-        where = f"heat resource {self.stack_id}/{self.resource_name}"
-        if response.status == 401:
-            return status_error(KIND, where, response, "token refused even after a fresh login")
-        if response.status == 403:
-            return status_error(KIND, where, response, "the stack user may not read this resource")
-        if response.status == 404:
-            return status_error(KIND, where, response, "unknown stack or resource")
-        return status_error(KIND, where, response)
+        return keystone_status_error(KIND, f"heat resource {self.stack_id}/{self.resource_name}", response,
+                                     forbidden="the stack user may not read this resource",
+                                     missing="unknown stack or resource")
