@@ -9,10 +9,10 @@ the same URL.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import urllib.parse
 from typing import Mapping
+
+from .digest import hmac_sha256
 
 SIGNATURE_METHOD = "HmacSHA256"
 SIGNATURE_VERSION = "2"
@@ -38,8 +38,8 @@ def string_to_sign(method: str, url: str, params: Mapping[str, str]) -> str:
 
 def signature(secret_key: str, text: str) -> str:
     """base64(HMAC-SHA256(secret_key, text))."""
-    mac = hmac.new(secret_key.encode("utf-8"), text.encode("utf-8"), hashlib.sha256)
-    return base64.b64encode(mac.digest()).decode("ascii")
+    mac = hmac_sha256(secret_key.encode("utf-8"), text.encode("utf-8"))
+    return base64.b64encode(mac).decode("ascii")
 
 
 def signed_params(method: str, url: str, params: Mapping[str, str], access_key_id: str,

@@ -6,17 +6,20 @@ answers every HTTP status as a :class:`Response` (the caller decides what a
 was had (refused, reset, timed out, TLS failure) or the answer was too large.
 Redirects are not followed: a pre-signed or token-bearing request must go
 exactly where Heat said. Error messages carry redacted URLs only.
+
+Plain ``http://`` without a proxy goes through :mod:`httpwire`; HTTPS, and any
+request a proxy variable applies to, through ``urllib``, which is imported only
+then (it loads OpenSSL and the ``email`` package: megabytes the agent would
+otherwise carry while idle).
 """
 from __future__ import annotations
 
-import http.client
+import os
 import socket
-import ssl
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
+from . import httpwire
 from .redaction import redact, redact_url
 
 DEFAULT_TIMEOUT = 30.0
@@ -57,20 +60,23 @@ class TLSOptions:
     insecure: bool = False
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102
-        return None
+_openers: dict[tuple[TLSOptions, bool], Any] = {}
 
 
-_openers: dict[tuple[TLSOptions, bool], urllib.request.OpenerDirector] = {}
-
-
-def _opener(tls: TLSOptions, https: bool) -> urllib.request.OpenerDirector:
-    """A cached opener; the TLS context (CA bundle loaded: memory and time) only for https."""
+def _opener(tls: TLSOptions, https: bool) -> Any:
+    """A cached urllib opener that never follows redirects; the TLS context (CA bundle loaded:
+    memory and time) only for https."""
     opener = _openers.get((tls, https))
     if opener is None:
-        handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
+        import urllib.request
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102
+                return None
+
+        handlers: list[urllib.request.BaseHandler] = [NoRedirect()]
         if https:
+            import ssl
             context = ssl.create_default_context(cafile=tls.ca_file)
             if tls.insecure:
                 context.check_hostname = False
@@ -81,15 +87,44 @@ def _opener(tls: TLSOptions, https: bool) -> urllib.request.OpenerDirector:
     return opener
 
 
+def _proxy_configured() -> bool:
+    """Whether any proxy variable is set (urllib then decides, honouring ``no_proxy``)."""
+    return any(name.lower().endswith("_proxy") and name.lower() != "no_proxy" and value
+               for name, value in os.environ.items())
+
+
 def request(method: str, url: str, *, headers: Mapping[str, str] | None = None,
             body: bytes | None = None, timeout: float = DEFAULT_TIMEOUT,
             tls: TLSOptions = TLSOptions(), max_body: int = DEFAULT_MAX_BODY) -> Response:
     """Send one request and return the answer, whatever its status."""
-    if not url.lower().startswith(("http://", "https://")):
+    lowered = url.lower()
+    if not lowered.startswith(("http://", "https://")):
         raise TransportError(f"not an http(s) URL: {redact_url(url)}", transient=False)
     all_headers = {"User-Agent": USER_AGENT}
     all_headers.update(headers or {})
-    req = urllib.request.Request(url, data=body, headers=all_headers, method=method)
+    if lowered.startswith("http://") and not _proxy_configured():
+        return _plain(method, url, all_headers, body, timeout, max_body)
+    return _via_urllib(method, url, all_headers, body, timeout, tls, max_body)
+
+
+def _plain(method: str, url: str, headers: Mapping[str, str], body: bytes | None,
+           timeout: float, max_body: int) -> Response:
+    try:
+        status, answer_headers, data = httpwire.exchange(method, url, headers, body, timeout, max_body)
+    except httpwire.BodyTooLarge:
+        raise TransportError(f"{method} {redact_url(url)}: answer larger than {max_body} bytes",
+                             transient=False) from None
+    except httpwire.WireError as err:
+        raise TransportError(f"{method} {redact_url(url)}: {_describe(err.cause or err)}") from None
+    return Response(status=status, headers=answer_headers, body=data)
+
+
+def _via_urllib(method: str, url: str, headers: Mapping[str, str], body: bytes | None,
+                timeout: float, tls: TLSOptions, max_body: int) -> Response:
+    import http.client
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(url, data=body, headers=dict(headers), method=method)
     try:
         resp = _opener(tls, url.lower().startswith("https://")).open(req, timeout=timeout)
     except urllib.error.HTTPError as err:

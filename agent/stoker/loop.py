@@ -14,7 +14,6 @@ when its error changes, so an outage does not flood the journal.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import os
 import random
@@ -25,6 +24,7 @@ from typing import Any, Callable
 
 from . import config, status, transport
 from .config import Settings
+from .digest import sha256_hex
 from .journal import Record
 from .metadata import Document, MetadataError, load_document, parse_document
 from .runner import limit_agent_memory
@@ -98,7 +98,7 @@ class Poller:
         self._validators = dict(fetched.validators)
         if fetched.content is None:
             return None
-        digest = hashlib.sha256(fetched.content).hexdigest()
+        digest = sha256_hex(fetched.content)
         if digest == self._digest:
             return None
         self._digest = digest

@@ -7,11 +7,12 @@ module trusts its input.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from .digest import sha256_hex
 
 SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 DEFAULT_ACTION = "CREATE"
@@ -123,7 +124,7 @@ def item_key(ident: str, raw: dict[str, Any]) -> str:
     if SAFE_KEY.match(ident):
         return ident
     basis = ident or json.dumps(raw, sort_keys=True, default=str)
-    return "h-" + hashlib.sha256(basis.encode("utf-8", errors="replace")).hexdigest()[:40]
+    return "h-" + sha256_hex(basis.encode("utf-8", errors="replace"))[:40]
 
 
 def _inputs(value: Any, problems: list[str]) -> dict[str, Any]:
