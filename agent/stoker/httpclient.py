@@ -7,10 +7,11 @@ was had (refused, reset, timed out, TLS failure) or the answer was too large.
 Redirects are not followed: a pre-signed or token-bearing request must go
 exactly where Heat said. Error messages carry redacted URLs only.
 
-Plain ``http://`` without a proxy goes through :mod:`httpwire`; HTTPS, and any
-request a proxy variable applies to, through ``urllib``, which is imported only
-then (it loads OpenSSL and the ``email`` package: megabytes the agent would
-otherwise carry while idle).
+Requests go through :mod:`httpwire`; only when a proxy variable is set do they
+go through ``urllib``, which honours it (and ``no_proxy``) and is imported only
+then. ``ssl`` is imported for the first ``https://`` URL: plain HTTP never
+loads OpenSSL, ``http.client`` or the ``email`` package, megabytes the agent
+would otherwise carry while idle.
 """
 from __future__ import annotations
 
@@ -60,13 +61,27 @@ class TLSOptions:
     insecure: bool = False
 
 
-_openers: dict[tuple[TLSOptions, bool], Any] = {}
+_contexts: dict[TLSOptions, Any] = {}
+_openers: dict[TLSOptions | None, Any] = {}
+
+
+def _tls_context(tls: TLSOptions) -> Any:
+    """A cached verifying TLS context (the CA bundle costs memory and time to load)."""
+    context = _contexts.get(tls)
+    if context is None:
+        import ssl
+        context = ssl.create_default_context(cafile=tls.ca_file)
+        if tls.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        _contexts[tls] = context
+    return context
 
 
 def _opener(tls: TLSOptions, https: bool) -> Any:
-    """A cached urllib opener that never follows redirects; the TLS context (CA bundle loaded:
-    memory and time) only for https."""
-    opener = _openers.get((tls, https))
+    """A cached urllib opener (for proxies) that never follows redirects."""
+    key = tls if https else None
+    opener = _openers.get(key)
     if opener is None:
         import urllib.request
 
@@ -76,14 +91,9 @@ def _opener(tls: TLSOptions, https: bool) -> Any:
 
         handlers: list[urllib.request.BaseHandler] = [NoRedirect()]
         if https:
-            import ssl
-            context = ssl.create_default_context(cafile=tls.ca_file)
-            if tls.insecure:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            handlers.append(urllib.request.HTTPSHandler(context=context))
+            handlers.append(urllib.request.HTTPSHandler(context=_tls_context(tls)))
         opener = urllib.request.build_opener(*handlers)
-        _openers[(tls, https)] = opener
+        _openers[key] = opener
     return opener
 
 
@@ -102,20 +112,24 @@ def request(method: str, url: str, *, headers: Mapping[str, str] | None = None,
         raise TransportError(f"not an http(s) URL: {redact_url(url)}", transient=False)
     all_headers = {"User-Agent": USER_AGENT}
     all_headers.update(headers or {})
-    if lowered.startswith("http://") and not _proxy_configured():
-        return _plain(method, url, all_headers, body, timeout, max_body)
-    return _via_urllib(method, url, all_headers, body, timeout, tls, max_body)
+    if _proxy_configured():
+        return _via_urllib(method, url, all_headers, body, timeout, tls, max_body)
+    return _direct(method, url, all_headers, body, timeout, tls, max_body)
 
 
-def _plain(method: str, url: str, headers: Mapping[str, str], body: bytes | None,
-           timeout: float, max_body: int) -> Response:
+def _direct(method: str, url: str, headers: Mapping[str, str], body: bytes | None,
+            timeout: float, tls: TLSOptions, max_body: int) -> Response:
     try:
-        status, answer_headers, data = httpwire.exchange(method, url, headers, body, timeout, max_body)
+        context = _tls_context(tls) if url.lower().startswith("https://") else None
+        status, answer_headers, data = httpwire.exchange(method, url, headers, body, timeout, max_body,
+                                                         tls_context=context)
     except httpwire.BodyTooLarge:
         raise TransportError(f"{method} {redact_url(url)}: answer larger than {max_body} bytes",
                              transient=False) from None
     except httpwire.WireError as err:
         raise TransportError(f"{method} {redact_url(url)}: {_describe(err.cause or err)}") from None
+    except OSError as err:  # the CA file named by ca_certificate cannot be read or parsed
+        raise TransportError(f"{method} {redact_url(url)}: TLS set-up: {_describe(err)}") from None
     return Response(status=status, headers=answer_headers, body=data)
 
 

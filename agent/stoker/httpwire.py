@@ -1,18 +1,20 @@
-"""One HTTP/1.1 exchange over a plain TCP socket, for ``http://`` URLs.
+"""One HTTP/1.1 exchange over a TCP socket, wrapped in TLS for ``https://``.
 
 The standard library's ``urllib.request`` and ``http.client`` import ``ssl``
 (OpenSSL) and the ``email`` package even for plain HTTP: about 8 MB of the
 idle agent's resident memory, most of what it uses beyond the interpreter.
-Heat's endpoints on a control network are often plain HTTP, so that case gets
-this small client: one request per connection (``Connection: close``), the
-answer read by ``Content-Length``, chunked transfer coding, or to the close.
-HTTPS and proxies stay with ``urllib`` (see :mod:`httpclient`).
+This small client needs neither for ``http://`` and only ``ssl`` (passed in
+as a context by the caller) for ``https://``: one request per connection
+(``Connection: close``), the answer read by ``Content-Length``, chunked
+transfer coding, or to the close. Proxies stay with ``urllib`` (see
+:mod:`httpclient`).
 """
 from __future__ import annotations
 
 import socket
+import sys
 import urllib.parse
-from typing import Mapping
+from typing import Any, Mapping
 
 MAX_HEAD = 64 * 1024      # status line and headers together
 MAX_LINE = 8 * 1024       # one chunk-size line
@@ -33,34 +35,50 @@ class BodyTooLarge(WireError):
 
 
 def exchange(method: str, url: str, headers: Mapping[str, str], body: bytes | None,
-             timeout: float, max_body: int) -> tuple[int, dict[str, str], bytes]:
-    """Send one request to a plain ``http://`` URL; return status, headers and body."""
-    host, port, netloc, target = _split(url)
+             timeout: float, max_body: int, tls_context: Any = None) -> tuple[int, dict[str, str], bytes]:
+    """Send one request; return status, headers and body.
+
+    ``tls_context`` (an ``ssl.SSLContext``) is required for ``https://`` URLs: it
+    verifies the server's certificate and name as the caller configured it.
+    """
+    https, host, port, netloc, target = _split(url)
+    if https and tls_context is None:
+        raise WireError("an https URL needs a TLS context")
     request = _request_bytes(method, netloc, target, headers, body)
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(request)
-            reader = _Reader(sock)
-            status, answer_headers = _read_head(reader)
-            if method.upper() == "HEAD" or status in NO_BODY_STATUSES:
-                return status, answer_headers, b""
-            return status, answer_headers, _read_body(reader, answer_headers, max_body)
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            sock = tls_context.wrap_socket(raw, server_hostname=host) if https else raw
+            try:
+                sock.sendall(request)
+                return _read_answer(_Reader(sock), method, max_body)
+            finally:
+                if sock is not raw:
+                    sock.close()
     except OSError as err:
         raise WireError(str(err), err) from None
 
 
-def _split(url: str) -> tuple[str, int, str, str]:
-    """Host to connect to, port, the ``Host`` header (as the URL spells it) and the request target."""
+def _read_answer(reader: "_Reader", method: str, max_body: int) -> tuple[int, dict[str, str], bytes]:
+    status, headers = _read_head(reader)
+    if method.upper() == "HEAD" or status in NO_BODY_STATUSES:
+        return status, headers, b""
+    return status, headers, _read_body(reader, headers, max_body)
+
+
+def _split(url: str) -> tuple[bool, str, int, str, str]:
+    """Whether TLS is used, host to connect to, port, the ``Host`` header (as the URL spells
+    it) and the request target."""
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme.lower() != "http" or not parts.hostname:
-        raise WireError(f"not a plain http URL with a host: {parts.scheme}://{parts.hostname or ''}")
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise WireError(f"not an http(s) URL with a host: {parts.scheme}://{parts.hostname or ''}")
     try:
-        port = parts.port or 80
+        port = parts.port or (443 if scheme == "https" else 80)
     except ValueError as err:
         raise WireError(f"bad port: {err}") from None
     netloc = parts.netloc.rpartition("@")[2]  # user info never goes into the Host header
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return parts.hostname, port, netloc, target
+    return scheme == "https", parts.hostname, port, netloc, target
 
 
 def _request_bytes(method: str, netloc: str, target: str, headers: Mapping[str, str],
@@ -92,7 +110,12 @@ class _Reader:
     def _fill(self) -> bool:
         if self.closed:
             return False
-        data = self.sock.recv(READ_SIZE)
+        try:
+            data = self.sock.recv(READ_SIZE)
+        except OSError as err:
+            if not _is_tls_eof(err):
+                raise
+            data = b""  # a TLS server that closed without close_notify: the end, as for TCP
         if not data:
             self.closed = True
             return False
@@ -129,6 +152,11 @@ class _Reader:
             raise BodyTooLarge(f"answer larger than {limit} bytes")
         data, self.buffer = self.buffer, b""
         return data
+
+
+def _is_tls_eof(err: OSError) -> bool:
+    ssl = sys.modules.get("ssl")  # loaded already whenever TLS is in use
+    return ssl is not None and isinstance(err, ssl.SSLEOFError)
 
 
 def _read_head(reader: _Reader) -> tuple[int, dict[str, str]]:
