@@ -130,6 +130,24 @@ def qcow2_image(image_host) -> imagebuild.Build:
     return build
 
 
+# The classic chain's image: os-collect-config, os-refresh-config and os-apply-config from
+# Debian, with configure.d/55-heat-config handing deployments to "stoker dispatch".
+CLASSIC_ELEMENTS = ["debian-minimal", "heat-config", "heat-config-script"]
+
+
+@pytest.fixture(scope="session")
+def classic_tar_image(image_host) -> imagebuild.Build:
+    """A tar image built with DIB_HEAT_CONFIG_AGENT=classic (cached by its inputs)."""
+    def prepare(work: Path) -> dict[str, str]:
+        return {"DIB_STOKER_WHEELHOUSE": str(imagebuild.build_wheelhouse(work / "wheelhouse"))}
+
+    build = imagebuild.build_image("classic", "tar", CLASSIC_ELEMENTS, {"DIB_HEAT_CONFIG_AGENT": "classic"},
+                                   prepare=prepare)
+    record_time(f"build classic-chain tar image ({' '.join(CLASSIC_ELEMENTS)})"
+                + (" [cached]" if build.cached else ""), build.seconds)
+    return build
+
+
 def _remove_tree(path: Path) -> None:
     """Delete an extracted tree without ever following a mount out of it (a bound /dev!)."""
     mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
@@ -159,10 +177,20 @@ def pristine_tree(tar_image, trees_dir) -> ImageRoot:
     return _extract(tar_image, trees_dir / "pristine")
 
 
+def _private_tree(build: imagebuild.Build, trees_dir: Path, request) -> Iterator[ImageRoot]:
+    dest = trees_dir / request.node.name[:60].replace("/", "_")
+    root = _extract(build, dest)
+    yield root
+    _remove_tree(dest)
+
+
 @pytest.fixture
 def fresh_tree(tar_image, trees_dir, request) -> Iterator[ImageRoot]:
     """A private copy of the image for a test that runs things in it."""
-    dest = trees_dir / request.node.name[:60].replace("/", "_")
-    root = _extract(tar_image, dest)
-    yield root
-    _remove_tree(dest)
+    yield from _private_tree(tar_image, trees_dir, request)
+
+
+@pytest.fixture
+def classic_tree(classic_tar_image, trees_dir, request) -> Iterator[ImageRoot]:
+    """A private copy of the classic-chain image."""
+    yield from _private_tree(classic_tar_image, trees_dir, request)

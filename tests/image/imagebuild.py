@@ -34,6 +34,10 @@ DIB_VENV = Path(os.environ.get("DIB_VENV", REPO / ".dib-venv"))
 CACHE = Path(os.environ.get("STOKER_IMAGE_CACHE", REPO / ".image-cache"))
 APT_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 BUILD_TIMEOUT = 45 * 60
+# diskimage-builder shares its caches (apt archives, debootstrap tarballs) between all builds
+# on the machine, and apt in one build chroot fails on the lock another holds: builds from
+# any checkout wait for each other here (one at a time is also what 2 cores and /tmp allow).
+MACHINE_BUILD_LOCK = Path(os.environ.get("DIB_IMAGE_CACHE", "~/.cache/image-create")).expanduser() / ".stoker-build.lock"
 
 # What the wheel and the elements are made of: a change in any of these makes a new image.
 INPUTS = ("elements", "agent", "hooks", "setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in")
@@ -282,9 +286,10 @@ def build_image(kind: str, image_type: str, elements: list[str], settings: dict[
             cmd = ["disk-image-create", "-a", "amd64", "-t", image_type, "-o", str(entry / "image"),
                    *elements]
             log.write_text("# " + " ".join(cmd) + "\n", encoding="utf-8")
-            start = time.monotonic()
-            returncode = _run_build(cmd, env, log, work)
-            seconds = time.monotonic() - start
+            with _locked(MACHINE_BUILD_LOCK):
+                start = time.monotonic()
+                returncode = _run_build(cmd, env, log, work)
+                seconds = time.monotonic() - start
         if returncode != 0 or not image.exists():
             tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-40:])
             raise RuntimeError(f"disk-image-create failed ({returncode}); log {log}:\n{tail}")
