@@ -86,6 +86,12 @@ def test_a_content_length_body_is_read_exactly_and_headers_come_back():
     assert (answer.status, answer.body, answer.header("etag")) == (200, b"hello", '"v1"')
 
 
+def test_a_large_body_arrives_whole():
+    body = bytes(range(256)) * (8 * 4096)  # 8 MiB
+    server = CannedServer(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    assert get(server).body == body
+
+
 def test_a_chunked_body_is_reassembled_and_trailers_are_skipped():
     server = CannedServer(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                           b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")

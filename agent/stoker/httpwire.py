@@ -104,7 +104,7 @@ class _Reader:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.buffer = b""
+        self.buffer = bytearray()  # appends are amortised O(1): a 16 MB body is 256 reads
         self.closed = False
 
     def _fill(self) -> bool:
@@ -128,9 +128,7 @@ class _Reader:
         while True:
             found = self.buffer.find(marker, start)
             if found >= 0:
-                cut = found + len(marker)
-                data, self.buffer = self.buffer[:cut], self.buffer[cut:]
-                return data
+                return self._take(found + len(marker))
             if len(self.buffer) > limit:
                 raise WireError(f"{what} longer than {limit} bytes")
             start = max(0, len(self.buffer) - len(marker) + 1)
@@ -141,7 +139,11 @@ class _Reader:
         while len(self.buffer) < size:
             if not self._fill():
                 raise WireError(f"connection closed in the middle of the {what}")
-        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return self._take(size)
+
+    def _take(self, size: int) -> bytes:
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
         return data
 
     def rest(self, limit: int) -> bytes:
@@ -150,8 +152,7 @@ class _Reader:
             pass
         if len(self.buffer) > limit:
             raise BodyTooLarge(f"answer larger than {limit} bytes")
-        data, self.buffer = self.buffer, b""
-        return data
+        return self._take(len(self.buffer))
 
 
 def _is_tls_eof(err: OSError) -> bool:
