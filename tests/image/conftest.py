@@ -23,7 +23,7 @@ from .rootfs import ImageRoot
 REPO = imagebuild.REPO
 FAKE_CHEF = REPO / "tests" / "fakes" / "chef-solo"
 # Hook elements built into the test image when the repository has their hook.
-HOOK_ELEMENTS = ("script", "puppet", "ansible", "jinja2", "chef")
+HOOK_ELEMENTS = ("script", "puppet", "ansible", "jinja2", "chef", "json-file")
 TIMINGS: list[tuple[str, float]] = []
 
 

@@ -100,6 +100,18 @@ def test_script_hook_runs_under_the_images_system_python(pristine_tree, tmp_path
     assert payload["result"] == "hello tree"
 
 
+def test_json_file_hook_writes_its_file_under_the_images_system_python(pristine_tree):
+    if "heat-config-json-file" not in hook_elements():
+        pytest.skip("no json-file hook element")
+    target = "/tmp/json-file-probe/settings.json"  # the image's /tmp: the probe leaves nothing else
+    item = {"id": "8d1f4c0e-5a7b-4f3e-9c2d-6e0a1b2c3d4e", "name": "probe", "group": "json-file",
+            "config": {target: {"workers": 4, "debug": True}}, "options": None, "outputs": [], "inputs": []}
+    result = pristine_tree.run([f"{HOOKS_DIR}/json-file"], input=json.dumps(item), check=True)
+    payload = json.loads(result.stdout)
+    assert payload["deploy_status_code"] == 0, payload
+    assert json.loads((pristine_tree / target).read_text()) == {"workers": 4, "debug": True}
+
+
 def test_hooks_tools_are_installed(pristine_tree):
     elements = hook_elements()
     assert pristine_tree.run(["puppet", "--version"], check=True).stdout.startswith("7.")
