@@ -282,3 +282,26 @@ def test_stoker_dispatch_runs_under_the_real_os_collect_config(tmp_path, cloud):
     assert agent.notify("classic")["deploy_stdout"] == "hello from classic\n"
     assert len(signals_for(cloud, "dep-classic")) == 1
     assert agent.record("classic")["signal"]["state"] == "delivered"
+
+
+def test_the_transport_is_persisted_at_the_first_answer_so_a_lost_cfn_init_data_does_not_strand_the_server(
+        tmp_path, cloud):
+    """cloud-init writes cfn-init-data without syncing; a power cut soon after first boot can
+    leave it empty. The agent must already have its own durable copy of where to poll."""
+    agent = Agent(tmp_path)
+    init = tmp_path / "cfn-init-data"
+    cfn = cloud.os_collect_config("POLL_SERVER_CFN")
+    init.write_text(json.dumps(document([], cfn)))
+    write_config(agent, cfn_init_data=init)
+    cloud.publish(document([deployment(cloud, "d1", transport="CFN_SIGNAL")], cfn))
+    first = agent.run("run", "--once", "--signal-wait", "10")
+    assert first.returncode == 0, first.stderr
+    assert delivered(cloud, "d1")()
+
+    init.write_text("")  # what the power cut left
+    cloud.publish(document([deployment(cloud, "d1", transport="CFN_SIGNAL"),
+                            deployment(cloud, "d2", transport="CFN_SIGNAL")], cfn))
+    again = agent.run("run", "--once", "--signal-wait", "10")
+    assert again.returncode == 0, again.stderr
+    assert delivered(cloud, "d2")(), "after the reboot the agent must still know where to poll"
+    assert len(signals_for(cloud, "dep-d1")) == 1

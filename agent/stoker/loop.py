@@ -41,6 +41,7 @@ class Poller:
         self.settings = settings
         self.session = session
         self.transport = transport.initial(settings)
+        self._persisted = self._is_learned(self.transport)
         self._source: Any = None
         self._validators: dict[str, str] = {}
         self._digest: str | None = None
@@ -64,6 +65,7 @@ class Poller:
         """Poll once and deploy what is new; False when the metadata could not be had."""
         if self.transport is None:
             self.transport = transport.initial(self.settings)
+            self._persisted = self._is_learned(self.transport)
             if self.transport is None:
                 return self._failed("no metadata source is configured: no transport in the state, the "
                                     f"config file, {self.settings.os_collect_config} or "
@@ -118,11 +120,17 @@ class Poller:
             LOG.warning("the fetched metadata names no usable transport; still polling %s",
                         self.transport.describe() if self.transport else "nothing")
             return
-        if self.transport is None or (found.kind, dict(found.settings)) != \
-                (self.transport.kind, dict(self.transport.settings)):
-            if self.transport is not None:
-                LOG.info("metadata transport changed: now polling %s", found.kind)
+        changed = self.transport is None or (found.kind, dict(found.settings)) != \
+            (self.transport.kind, dict(self.transport.settings))
+        if changed and self.transport is not None:
+            LOG.info("metadata transport changed: now polling %s", found.kind)
+        if changed or not self._persisted:
+            # Persisted at the first answer too, not only on a change: a reboot must not
+            # depend on cfn-init-data still being there and whole (cloud-init writes it
+            # without syncing, and a power cut soon after first boot leaves it empty).
             transport.remember(self.settings, collect)
+            self._persisted = True
+        if changed:
             self._source = None
         self.transport = found
 
@@ -144,7 +152,12 @@ class Poller:
         """Use new settings from the next poll on (SIGHUP)."""
         self.settings = settings
         self.transport = transport.initial(settings)
+        self._persisted = self._is_learned(self.transport)
         self._source = None
+
+    @staticmethod
+    def _is_learned(found: transport.Transport | None) -> bool:
+        return found is not None and found.origin == transport.LEARNED_ORIGIN
 
     # ------------------------------------------------------------ timing
 

@@ -35,6 +35,7 @@ REQUIRED = {
     "heat_local": (),
 }
 LEARNED_FILE = "transport.json"
+LEARNED_ORIGIN = "the last fetched metadata"
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def learned(settings: Settings) -> Transport | None:
     """The settings last learned from Heat, if any."""
     value = fsutil.read_json(settings.state_dir / LEARNED_FILE)
     if isinstance(value, dict):
-        return choose(value, "the last fetched metadata", settings.cfn_metadata_server)
+        return choose(value, LEARNED_ORIGIN, settings.cfn_metadata_server)
     return None
 
 
