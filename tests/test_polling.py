@@ -106,17 +106,23 @@ def test_bootstraps_from_cfn_init_data_follows_transport_switches_and_resumes_wi
         assert len(signals_for(cloud, f"dep-{ident}")) == 1, f"{ident} must run and signal exactly once"
 
 
-@pytest.mark.parametrize("transport", ["POLL_SERVER_HEAT", "POLL_TEMP_URL"])
-def test_bootstraps_from_cfn_init_data_naming_other_transports(tmp_path, cloud, transport):
+def first_boot_once(tmp_path: Path, cloud: Cloud, collect: dict) -> tuple[Agent, Path]:
+    """A first boot: cfn-init-data names ``collect``'s transport, Heat has published d1 there,
+    and ``stoker run --once`` must apply and signal it. Returns the agent and cfn-init-data."""
     agent = Agent(tmp_path)
     init = tmp_path / "cfn-init-data"
-    collect = cloud.os_collect_config(transport, null_others=True)
     init.write_text(json.dumps(document([], collect)))
     write_config(agent, cfn_init_data=init)
     cloud.publish(document([deployment(cloud, "d1", transport="CFN_SIGNAL")], collect))
     result = agent.run("run", "--once", "--signal-wait", "10")
     assert result.returncode == 0, result.stderr
     assert delivered(cloud, "d1")()
+    return agent, init
+
+
+@pytest.mark.parametrize("transport", ["POLL_SERVER_HEAT", "POLL_TEMP_URL"])
+def test_bootstraps_from_cfn_init_data_naming_other_transports(tmp_path, cloud, transport):
+    first_boot_once(tmp_path, cloud, cloud.os_collect_config(transport, null_others=True))
     polls = heat_polls(cloud) if transport == "POLL_SERVER_HEAT" else swift_polls(cloud)
     assert polls and not cfn_polls(cloud)
 
@@ -288,15 +294,8 @@ def test_the_transport_is_persisted_at_the_first_answer_so_a_lost_cfn_init_data_
         tmp_path, cloud):
     """cloud-init writes cfn-init-data without syncing; a power cut soon after first boot can
     leave it empty. The agent must already have its own durable copy of where to poll."""
-    agent = Agent(tmp_path)
-    init = tmp_path / "cfn-init-data"
     cfn = cloud.os_collect_config("POLL_SERVER_CFN")
-    init.write_text(json.dumps(document([], cfn)))
-    write_config(agent, cfn_init_data=init)
-    cloud.publish(document([deployment(cloud, "d1", transport="CFN_SIGNAL")], cfn))
-    first = agent.run("run", "--once", "--signal-wait", "10")
-    assert first.returncode == 0, first.stderr
-    assert delivered(cloud, "d1")()
+    agent, init = first_boot_once(tmp_path, cloud, cfn)
 
     init.write_text("")  # what the power cut left
     cloud.publish(document([deployment(cloud, "d1", transport="CFN_SIGNAL"),
