@@ -135,6 +135,20 @@ def config_text(item: Mapping[str, Any]) -> str:
     return json.dumps(config, indent=2)
 
 
+def path_mapping(item: Mapping[str, Any], group: str, values: str) -> dict[str, Any]:
+    """The config of a hook whose config maps paths to ``values`` (jinja2, json-file): a JSON
+    object, or a string holding one; anything else is a failure that says what is expected."""
+    config = item.get("config")
+    if isinstance(config, str):
+        try:
+            config = json.loads(config) if config.strip() else None
+        except ValueError as err:
+            raise HookFailure(f"{group} config must be a JSON object mapping paths to {values}: {err}") from None
+    if not isinstance(config, dict) or not config:
+        raise HookFailure(f"{group} config must be a JSON object mapping absolute paths to {values}")
+    return config
+
+
 def declared_outputs(item: Mapping[str, Any]) -> list[str]:
     """Names of declared outputs that can name a file next to ``heat_outputs_path``."""
     names = []

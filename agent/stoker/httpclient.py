@@ -78,10 +78,9 @@ def _tls_context(tls: TLSOptions) -> Any:
     return context
 
 
-def _opener(tls: TLSOptions, https: bool) -> Any:
-    """A cached urllib opener (for proxies) that never follows redirects."""
-    key = tls if https else None
-    opener = _openers.get(key)
+def _opener(tls: TLSOptions | None) -> Any:
+    """A cached urllib opener (for proxies) that never follows redirects; ``tls`` None: plain HTTP."""
+    opener = _openers.get(tls)
     if opener is None:
         import urllib.request
 
@@ -90,10 +89,10 @@ def _opener(tls: TLSOptions, https: bool) -> Any:
                 return None
 
         handlers: list[urllib.request.BaseHandler] = [NoRedirect()]
-        if https:
+        if tls is not None:
             handlers.append(urllib.request.HTTPSHandler(context=_tls_context(tls)))
         opener = urllib.request.build_opener(*handlers)
-        _openers[key] = opener
+        _openers[tls] = opener
     return opener
 
 
@@ -112,15 +111,17 @@ def request(method: str, url: str, *, headers: Mapping[str, str] | None = None,
         raise TransportError(f"not an http(s) URL: {redact_url(url)}", transient=False)
     all_headers = {"User-Agent": USER_AGENT}
     all_headers.update(headers or {})
+    https_tls = tls if lowered.startswith("https://") else None
     if _proxy_configured():
-        return _via_urllib(method, url, all_headers, body, timeout, tls, max_body)
-    return _direct(method, url, all_headers, body, timeout, tls, max_body)
+        return _via_urllib(method, url, all_headers, body, timeout, https_tls, max_body)
+    return _direct(method, url, all_headers, body, timeout, https_tls, max_body)
 
 
 def _direct(method: str, url: str, headers: Mapping[str, str], body: bytes | None,
-            timeout: float, tls: TLSOptions, max_body: int) -> Response:
+            timeout: float, tls: TLSOptions | None, max_body: int) -> Response:
+    """``tls`` is None for plain HTTP."""
     try:
-        context = _tls_context(tls) if url.lower().startswith("https://") else None
+        context = _tls_context(tls) if tls is not None else None
         status, answer_headers, data = httpwire.exchange(method, url, headers, body, timeout, max_body,
                                                          tls_context=context)
     except httpwire.BodyTooLarge:
@@ -134,13 +135,13 @@ def _direct(method: str, url: str, headers: Mapping[str, str], body: bytes | Non
 
 
 def _via_urllib(method: str, url: str, headers: Mapping[str, str], body: bytes | None,
-                timeout: float, tls: TLSOptions, max_body: int) -> Response:
+                timeout: float, tls: TLSOptions | None, max_body: int) -> Response:
     import http.client
     import urllib.error
     import urllib.request
     req = urllib.request.Request(url, data=body, headers=dict(headers), method=method)
     try:
-        resp = _opener(tls, url.lower().startswith("https://")).open(req, timeout=timeout)
+        resp = _opener(tls).open(req, timeout=timeout)
     except urllib.error.HTTPError as err:
         resp = err
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:

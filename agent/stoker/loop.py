@@ -40,8 +40,9 @@ class Poller:
     def __init__(self, settings: Settings, session: AgentSession) -> None:
         self.settings = settings
         self.session = session
-        self.transport = transport.initial(settings)
-        self._persisted = self._is_learned(self.transport)
+        self.transport: transport.Transport | None = None
+        self._persisted = False  # whether the state dir holds the transport in use
+        self._load_transport()
         self._source: Any = None
         self._validators: dict[str, str] = {}
         self._digest: str | None = None
@@ -64,8 +65,7 @@ class Poller:
     def cycle(self) -> bool:
         """Poll once and deploy what is new; False when the metadata could not be had."""
         if self.transport is None:
-            self.transport = transport.initial(self.settings)
-            self._persisted = self._is_learned(self.transport)
+            self._load_transport()
             if self.transport is None:
                 return self._failed("no metadata source is configured: no transport in the state, the "
                                     f"config file, {self.settings.os_collect_config} or "
@@ -151,13 +151,13 @@ class Poller:
     def reconfigure(self, settings: Settings) -> None:
         """Use new settings from the next poll on (SIGHUP)."""
         self.settings = settings
-        self.transport = transport.initial(settings)
-        self._persisted = self._is_learned(self.transport)
+        self._load_transport()
         self._source = None
 
-    @staticmethod
-    def _is_learned(found: transport.Transport | None) -> bool:
-        return found is not None and found.origin == transport.LEARNED_ORIGIN
+    def _load_transport(self) -> None:
+        """Start from the transport the settings and files name (see transport.initial)."""
+        self.transport = transport.initial(self.settings)
+        self._persisted = self.transport is not None and self.transport.origin == transport.LEARNED_ORIGIN
 
     # ------------------------------------------------------------ timing
 

@@ -17,6 +17,8 @@ from typing import Iterator
 
 import pytest
 
+from tests.loopback.cfn import CfnServer
+
 from . import imagebuild
 from .rootfs import ImageRoot
 
@@ -37,6 +39,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # no
         terminalreporter.write_sep("-", "image tier timings")
         for what, seconds in TIMINGS:
             terminalreporter.write_line(f"{seconds:8.1f}s  {what}")
+
+
+def record_build(what: str, elements: list[str], build: imagebuild.Build) -> None:
+    record_time(f"build {what} ({' '.join(elements)})" + (" [cached]" if build.cached else ""), build.seconds)
+
+
+def wheelhouse_only(work: Path) -> dict[str, str]:
+    """The build environment of an image whose only offline input is stoker's wheel."""
+    return {"DIB_STOKER_WHEELHOUSE": str(imagebuild.build_wheelhouse(work / "wheelhouse"))}
 
 
 def hook_elements() -> list[str]:
@@ -92,15 +103,14 @@ def tar_image(image_host) -> imagebuild.Build:
     with_chef = "heat-config-chef" in elements
 
     def prepare(work: Path) -> dict[str, str]:
-        env = {"DIB_STOKER_WHEELHOUSE": str(imagebuild.build_wheelhouse(work / "wheelhouse"))}
+        env = wheelhouse_only(work)
         if with_chef:
             env["DIB_HEAT_CONFIG_CHEF_PACKAGE"] = str(build_fake_cinc_deb(work))
         return env
 
     build = imagebuild.build_image("tar", "tar", elements, {"DIB_HEAT_CONFIG_AGENT": "stoker"},
                                    extra_files=[FAKE_CHEF] if with_chef else [], prepare=prepare)
-    record_time(f"build tar image ({' '.join(elements)})" + (" [cached]" if build.cached else ""),
-                build.seconds)
+    record_build("tar image", elements, build)
     return build
 
 
@@ -120,13 +130,9 @@ def qcow2_image(image_host) -> imagebuild.Build:
 
     A partitioned build needs the kpartx/dmsetup/sudo stand-ins (no device-mapper here).
     """
-    def prepare(work: Path) -> dict[str, str]:
-        return {"DIB_STOKER_WHEELHOUSE": str(imagebuild.build_wheelhouse(work / "wheelhouse"))}
-
-    build = imagebuild.build_image("qcow2", "qcow2", VM_ELEMENTS, VM_SETTINGS, prepare=prepare,
+    build = imagebuild.build_image("qcow2", "qcow2", VM_ELEMENTS, VM_SETTINGS, prepare=wheelhouse_only,
                                    with_tools=True)
-    record_time(f"build qcow2 image ({' '.join(VM_ELEMENTS)})" + (" [cached]" if build.cached else ""),
-                build.seconds)
+    record_build("qcow2 image", VM_ELEMENTS, build)
     return build
 
 
@@ -138,14 +144,25 @@ CLASSIC_ELEMENTS = ["debian-minimal", "heat-config", "heat-config-script"]
 @pytest.fixture(scope="session")
 def classic_tar_image(image_host) -> imagebuild.Build:
     """A tar image built with DIB_HEAT_CONFIG_AGENT=classic (cached by its inputs)."""
-    def prepare(work: Path) -> dict[str, str]:
-        return {"DIB_STOKER_WHEELHOUSE": str(imagebuild.build_wheelhouse(work / "wheelhouse"))}
-
     build = imagebuild.build_image("classic", "tar", CLASSIC_ELEMENTS, {"DIB_HEAT_CONFIG_AGENT": "classic"},
-                                   prepare=prepare)
-    record_time(f"build classic-chain tar image ({' '.join(CLASSIC_ELEMENTS)})"
-                + (" [cached]" if build.cached else ""), build.seconds)
+                                   prepare=wheelhouse_only)
+    record_build("classic-chain tar image", CLASSIC_ELEMENTS, build)
     return build
+
+
+@pytest.fixture
+def cfn(cfn_server: CfnServer) -> CfnServer:
+    """The loopback heat-api-cfn (tests/loopback/fixtures.py) the agent inside an image talks to."""
+    return cfn_server
+
+
+@pytest.fixture
+def nspawn(image_host) -> str:
+    """systemd-nspawn, for the tests that boot an extracted tree."""
+    path = shutil.which("systemd-nspawn")
+    if path is None:
+        pytest.skip("systemd-nspawn is not installed: run tests/setup.d/40-dib")
+    return path
 
 
 def _remove_tree(path: Path) -> None:

@@ -94,11 +94,20 @@ class BootedSystem:
     def command(self) -> list[str]:
         raise NotImplementedError
 
+    def output_log(self) -> Path:
+        """Where the program's own stdout and stderr go (for nspawn, that is the console)."""
+        return self.console_log
+
+    def environment(self) -> dict[str, str] | None:
+        """The program's environment (None: this process's)."""
+        return None
+
     def start(self) -> "BootedSystem":
-        out = open(self.console_log, "wb")
-        self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-        out.close()
+        self.console_log.touch()
+        with open(self.output_log(), "ab") as out:
+            self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out,
+                                            stderr=subprocess.STDOUT, start_new_session=True,
+                                            env=self.environment())
         self.started = time.monotonic()
         return self
 

@@ -9,24 +9,14 @@ namespace (no ``--private-network``), so the agent reaches the loopback heat-api
 """
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from .conftest import record_time
 from .deployments import Stack, script_config
 from .rootfs import Boot
-from .test_image_chroot import cfn, check_applied, publish_three  # noqa: F401 (cfn is a fixture)
+from .test_image_chroot import check_applied, publish_three
 
 pytestmark = pytest.mark.image
-
-
-@pytest.fixture
-def nspawn(image_host) -> str:
-    path = shutil.which("systemd-nspawn")
-    if path is None:
-        pytest.skip("systemd-nspawn is not installed: run tests/setup.d/40-dib")
-    return path
 
 
 def test_boot_starts_the_agent_which_applies_and_signals_with_no_command_typed(nspawn, fresh_tree, cfn, tmp_path):

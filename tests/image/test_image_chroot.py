@@ -11,25 +11,13 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Iterator
 
 import pytest
-
-from tests.loopback.cfn import CfnServer
 
 from .conftest import record_time
 from .deployments import Stack, component_config, puppet_config, script_config
 
 pytestmark = pytest.mark.image
-
-
-@pytest.fixture
-def cfn() -> Iterator[CfnServer]:
-    server = CfnServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def publish_three(stack: Stack, greeting: str) -> dict[str, str]:

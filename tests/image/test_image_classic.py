@@ -10,22 +10,13 @@ section), os-collect-config re-reads it and polls heat-api-cfn, and on each new 
 """
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from .conftest import record_time
 from .deployments import Stack, component_config, script_config
 from .rootfs import Boot
-from .test_image_chroot import cfn  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.image
-
-
-@pytest.fixture
-def nspawn(image_host) -> None:
-    if shutil.which("systemd-nspawn") is None:
-        pytest.skip("systemd-nspawn is not installed: run tests/setup.d/40-dib")
 
 
 def test_classic_chain_polls_renders_and_dispatches_to_stoker_with_no_command_typed(

@@ -21,7 +21,6 @@ import pytest
 
 from .conftest import record_time
 from .deployments import Stack, component_config, heat_user_data, script_config
-from .test_image_chroot import cfn  # noqa: F401 (a fixture)
 from .vm import METADATA_ADDRESS, QemuVM, VmToolsMissing, check_vm_host, config_drive, raw_copy, read_from
 
 pytestmark = [pytest.mark.image, pytest.mark.vm, pytest.mark.slow]

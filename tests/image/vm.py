@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -142,16 +141,13 @@ class QemuVM(BootedSystem):
                 "-netdev", f"user,id=n0,restrict=on,{GUEST_NETWORK},{forward}",
                 "-device", "virtio-net-pci,netdev=n0"]
 
-    def start(self) -> "QemuVM":
-        # The serial console goes to console_log (qemu writes it); qemu's own messages go
-        # beside it, so a failure to start is visible too.
-        self.console_log.touch()
-        env = {**os.environ, "STOKER_RELAY_LOG": str(self.relay_log)}
-        with open(self.qemu_log, "wb") as out:
-            self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out,
-                                            stderr=subprocess.STDOUT, start_new_session=True, env=env)
-        self.started = time.monotonic()
-        return self
+    def output_log(self) -> Path:
+        """qemu writes the serial console to console_log itself; its own messages go beside
+        it, so a failure to start is visible too."""
+        return self.qemu_log
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "STOKER_RELAY_LOG": str(self.relay_log)}
 
     def power_cut(self) -> None:
         """Pull the plug: qemu is killed, the guest gets no shutdown and no last write."""

@@ -135,13 +135,6 @@ def status_error(kind: str, what: str, response: httpclient.Response, why: str =
                        transient=is_transient_status(response.status))
 
 
-def keystone_status_error(kind: str, what: str, response: httpclient.Response, *,
-                          forbidden: str, missing: str) -> SourceError:
-    """:func:`status_error` for a Keystone-authenticated API, saying what 401/403/404 mean there."""
-    reasons = {401: "token refused even after a fresh login", 403: forbidden, 404: missing}
-    return status_error(kind, what, response, reasons.get(response.status, ""))
-
-
 def json_object(kind: str, text: bytes | str, what: str) -> dict[str, Any]:
     """Parse ``text`` as a JSON object (empty text counts as ``{}``, Heat's empty metadata)."""
     if isinstance(text, bytes):

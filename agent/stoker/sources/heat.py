@@ -4,9 +4,9 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any, Mapping
 
-from .. import httpclient, redaction
-from ..keystone import KeystoneError, KeystoneSession
-from . import Fetched, SourceError, encode, http_get, json_object, keystone_status_error, require
+from .. import httpclient
+from . import Fetched, SourceError, encode, json_object
+from .keystone_api import keystone_status_error, open_session, token_get
 
 KIND = "heat"
 
@@ -17,33 +17,16 @@ class HeatSource:
     kind = KIND
 
     def __init__(self, settings: Mapping[str, Any], *, timeout: float, tls: httpclient.TLSOptions) -> None:
-        found = require(KIND, settings, "auth_url", "user_id", "password", "project_id",
-                        "stack_id", "resource_name")
-        redaction.remember(found["password"])
+        found, self.session = open_session(KIND, settings, "stack_id", "resource_name", timeout=timeout, tls=tls)
         self.stack_id, self.resource_name = found["stack_id"], found["resource_name"]
         self.timeout, self.tls = timeout, tls
-        self.session = KeystoneSession(found["auth_url"], found["user_id"], found["password"],
-                                       found["project_id"], settings.get("region_name") or None,
-                                       timeout=timeout, tls=tls)
 
     def fetch(self, validators: dict[str, str]) -> Fetched:
         """The metadata; a 401 means the token died early, so log in again and try once more."""
-        response = self._get()
-        if response.status == 401:
-            self.session.invalidate()
-            response = self._get()
+        response = token_get(KIND, self.session, "orchestration", self._url, timeout=self.timeout, tls=self.tls)
         if response.status != 200:
             raise self._error(response)
         return Fetched(encode(self._metadata(response.body)), {})
-
-    def _get(self) -> httpclient.Response:
-        try:
-            token = self.session.token()
-            url = self._url(self.session.endpoint("orchestration"))
-        except KeystoneError as err:
-            raise SourceError(f"heat: {err}", transient=err.transient) from None
-        return http_get(KIND, url, headers={"X-Auth-Token": token, "Accept": "application/json"},
-                        timeout=self.timeout, tls=self.tls)
 
     def _url(self, endpoint: str) -> str:
         stack = urllib.parse.quote(self.stack_id, safe="/")  # keeps the name/uuid slash

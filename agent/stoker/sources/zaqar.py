@@ -15,9 +15,9 @@ import urllib.parse
 import uuid
 from typing import Any, Mapping
 
-from .. import httpclient, redaction
-from ..keystone import KeystoneError, KeystoneSession
-from . import Fetched, SourceError, encode, http_get, json_object, keystone_status_error, require
+from .. import httpclient
+from . import Fetched, SourceError, encode, json_object
+from .keystone_api import keystone_status_error, open_session, token_get
 
 KIND = "zaqar"
 PAGE_LIMIT = 20   # Zaqar's largest page (max_messages_per_page)
@@ -31,15 +31,11 @@ class ZaqarSource:
     kind = KIND
 
     def __init__(self, settings: Mapping[str, Any], *, timeout: float, tls: httpclient.TLSOptions) -> None:
-        found = require(KIND, settings, "auth_url", "user_id", "password", "project_id", "queue_id")
-        redaction.remember(found["password"])
+        found, self.session = open_session(KIND, settings, "queue_id", timeout=timeout, tls=tls)
         self.queue_id, self.project_id = found["queue_id"], found["project_id"]
         self.timeout, self.tls = timeout, tls
         self.client_id = str(uuid.uuid4())  # Zaqar requires one; stable so its logs show one reader
         self.marker: str | None = None  # where the last complete read ended
-        self.session = KeystoneSession(found["auth_url"], found["user_id"], found["password"],
-                                       found["project_id"], settings.get("region_name") or None,
-                                       timeout=timeout, tls=tls)
 
     def fetch(self, validators: dict[str, str]) -> Fetched:
         """The newest object posted since the last poll, or Fetched(None) when nothing new came.
@@ -63,10 +59,9 @@ class ZaqarSource:
 
     def _page(self, marker: str | None) -> tuple[list[Any], str | None]:
         """One page of messages after ``marker`` and the marker of its ``next`` link."""
-        response = self._get(marker)
-        if response.status == 401:  # the token died early: log in again, once
-            self.session.invalidate()
-            response = self._get(marker)
+        headers = {"Client-ID": self.client_id, "X-Project-Id": self.project_id}
+        response = token_get(KIND, self.session, "messaging", lambda endpoint: self._url(endpoint, marker),
+                             headers=headers, timeout=self.timeout, tls=self.tls)
         if response.status == 204:  # older Zaqar APIs answer an empty listing this way
             return [], None
         if response.status != 200:
@@ -77,16 +72,6 @@ class ZaqarSource:
             raise SourceError(f"zaqar: the message listing's messages is {type(messages).__name__}, "
                               "not a list", transient=False)
         return messages, next_marker(answer.get("links"))
-
-    def _get(self, marker: str | None) -> httpclient.Response:
-        try:
-            token = self.session.token()
-            url = self._url(self.session.endpoint("messaging"), marker)
-        except KeystoneError as err:
-            raise SourceError(f"zaqar: {err}", transient=err.transient) from None
-        headers = {"X-Auth-Token": token, "Client-ID": self.client_id, "X-Project-Id": self.project_id,
-                   "Accept": "application/json"}
-        return http_get(KIND, url, headers=headers, timeout=self.timeout, tls=self.tls)
 
     def _url(self, endpoint: str, marker: str | None) -> str:
         """The listing URL, built on the catalog endpoint (a ``next`` href may lack its path prefix)."""
