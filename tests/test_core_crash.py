@@ -1,9 +1,11 @@
-"""Issue 2 acceptance: the agent killed (SIGKILL) while a hook runs, then started again.
+"""The agent killed (SIGKILL) while a hook runs, then started again.
 
 Upstream marks a deployment "deployed" before its hook runs, so a crash means
-it never runs again and Heat never hears. stoker records the hook's start, and
-the next start turns it into a failure that is signalled ("interrupted: ..."),
-without running it a second time, after stopping the hook it left behind.
+it never runs again and Heat never hears. stoker records the hook's start and
+keeps the hook's output and exit status in its run directory, so the next
+start reports the truth: the hook's real result when it finished meanwhile
+(or once it finishes, when it is still running), and "interrupted" only when
+the hook was really cut off. Nothing runs a second time.
 """
 from __future__ import annotations
 
@@ -24,10 +26,12 @@ def agent(tmp_path):
     return Agent(tmp_path)
 
 
-def victim_script(tmp_path):
-    """A script that counts its runs, says where it is, then sleeps well past the test."""
+def victim_script(tmp_path, exit_code: int = 0):
+    """A script that counts its runs, says where it is, then waits for the test's go (at most 60 s)."""
     return (f"#!/bin/sh\necho run >> {tmp_path / 'runs'}\necho $$ > {tmp_path / 'script.pid'}\n"
-            f"touch {tmp_path / 'started'}\nsleep 60\necho finished >> {tmp_path / 'runs'}\n")
+            f"touch {tmp_path / 'started'}\n"
+            f"i=0; while [ ! -e {tmp_path / 'go'} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
+            f"echo finished >> {tmp_path / 'runs'}\nexit {exit_code}\n")
 
 
 def kill_agent_mid_hook(agent, tmp_path, items):
@@ -48,41 +52,48 @@ def kill_agent_mid_hook(agent, tmp_path, items):
     return record["pid"], record["pid_start"], int((tmp_path / "script.pid").read_text())
 
 
-def test_a_deployment_interrupted_by_an_agent_crash_is_failed_not_rerun_and_its_hook_stopped(agent, tmp_path):
+def test_a_hook_still_running_when_the_agent_restarts_is_waited_for_and_its_real_result_reported(agent, tmp_path):
+    """The agent died, its hook did not: the next agent adopts it instead of calling it interrupted."""
     runs = tmp_path / "runs"
     after = script_item("after", f"#!/bin/sh\necho after >> {runs}\n", name="20_after")
-    items = [script_item("victim", victim_script(tmp_path), name="10_victim"), after]
+    items = [script_item("victim", victim_script(tmp_path, exit_code=3), name="10_victim"), after]
     hook_pid, hook_start, script_pid = kill_agent_mid_hook(agent, tmp_path, items)
     try:
         assert process_alive(hook_pid) and process_alive(script_pid), \
             "the hook should outlive the killed agent (else this test proves nothing)"
-        assert not (agent.deployed / "victim.notify.json").exists()
-
-        started = time.monotonic()
-        again = agent.apply(items)
-        assert time.monotonic() - started < 15, "recovery waited too long for the leftover hook"
-        assert again.returncode == 1, again.stdout + again.stderr
+        again = agent.start_apply(items)
+        time.sleep(1.5)
+        assert again.poll() is None, "the new agent should wait for the hook it found running"
+        (tmp_path / "go").touch()
+        out, err = again.communicate(timeout=30)
+        assert again.returncode == 1, (out + err).decode()
 
         got = agent.notify("victim")
-        assert INTERRUPTED in got["deploy_stderr"]
-        assert got["deploy_status_code"] != 0
+        assert got["deploy_status_code"] == 3, f"the hook's real exit status must be reported: {got}"
+        assert "interrupted" not in got["deploy_stderr"]
         record = agent.record("victim")
-        assert (record["state"], record["ok"], record["pid"]) == ("finished", False, None)
-        assert INTERRUPTED in record["reason"]
-        assert runs.read_text() == "run\nafter\n", "the interrupted deployment ran again (or 'after' did not)"
-        assert not process_alive(hook_pid), "the leftover hook process was not stopped"
-        wait_for(lambda: not process_alive(script_pid), timeout=5,
-                 what="the leftover hook's script (same process group) to be stopped")
+        assert (record["state"], record["ok"], record["status_code"]) == ("finished", False, 3)
+        assert runs.read_text() == "run\nfinished\nafter\n", "the adopted hook ran again, or 'after' did not run"
         assert agent.notify("after")["deploy_status_code"] == 0, "the rest of the document still runs"
-
-        code, status, _ = agent.status()
-        assert code == 1
-        row = [r for r in status["deployments"] if r["id"] == "victim"][0]
-        assert row["ok"] is False and INTERRUPTED in row["reason"]
-
         third = agent.apply(items)
         assert (third.returncode, third.stdout.strip()) == (0, "nothing new to deploy")
-        assert runs.read_text() == "run\nafter\n"
+    finally:
+        kill_quietly(hook_pid, hook_start)
+
+
+def test_a_hook_that_finished_while_the_agent_was_down_is_reported_with_its_real_result(agent, tmp_path):
+    """Its exit status and output were kept in the run directory, not in temporary files."""
+    items = [script_item("victim", victim_script(tmp_path, exit_code=0))]
+    hook_pid, hook_start, script_pid = kill_agent_mid_hook(agent, tmp_path, items)
+    try:
+        (tmp_path / "go").touch()
+        wait_for(lambda: not process_alive(hook_pid), timeout=20, what="the hook to finish on its own")
+        again = agent.apply(items)
+        assert again.returncode == 0, again.stdout + again.stderr
+        got = agent.notify("victim")
+        assert got["deploy_status_code"] == 0 and "interrupted" not in got["deploy_stderr"], got
+        assert (tmp_path / "runs").read_text() == "run\nfinished\n", "the finished hook ran again"
+        assert not (agent.state / "work" / "victim").exists(), "the run directory is removed once recorded"
     finally:
         kill_quietly(hook_pid, hook_start)
 
@@ -112,13 +123,13 @@ def test_status_shows_a_running_deployment_and_exits_3_while_its_hook_runs(agent
 
 
 def test_rerun_of_an_interrupted_deployment_runs_it_again(agent, tmp_path):
-    items = [script_item("victim", victim_script(tmp_path).replace("sleep 60", "true"))]
-    # First make it interrupted: a slow variant killed mid-hook, then recovered.
-    hook_pid, hook_start, _ = kill_agent_mid_hook(agent, tmp_path, [script_item("victim", victim_script(tmp_path))])
-    try:
-        assert agent.apply(items).returncode == 1
-    finally:
-        kill_quietly(hook_pid, hook_start)
+    items = [script_item("victim", victim_script(tmp_path))]
+    # First make it interrupted: killed mid-hook together with its hook, then recovered.
+    hook_pid, hook_start, _ = kill_agent_mid_hook(agent, tmp_path, items)
+    kill_quietly(hook_pid, hook_start)
+    wait_for(lambda: not process_alive(hook_pid), timeout=5, what="the hook to die")
+    assert agent.apply(items).returncode == 1
+    (tmp_path / "go").touch()
     assert agent.rerun("victim").returncode == 0
     again = agent.apply(items)
     assert again.returncode == 0, again.stdout + again.stderr

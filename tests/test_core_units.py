@@ -126,8 +126,40 @@ def test_from_hook_plain_text_nonzero_exit_is_a_failure_with_that_code():
     assert payload.from_hook(outcome(b"hello\n", b"", 5), "h") == payload.make("hello\n", "", 5)
 
 
-def test_from_hook_a_json_value_that_is_not_an_object_is_plain_text():
-    assert payload.from_hook(outcome(b"[1, 2]\n"), "h") == payload.make("[1, 2]\n", "", 0)
+def test_from_hook_a_json_value_that_is_not_an_object_fails_saying_so():
+    got = payload.from_hook(outcome(b"[1, 2]\n"), "h")
+    assert got["deploy_status_code"] == 1 and got["deploy_stdout"] == "[1, 2]\n"
+    assert "stoker: hook h answered with a JSON list, not an object" in got["deploy_stderr"]
+
+
+def test_from_hook_text_that_is_not_json_is_kept_as_stdout():
+    assert payload.from_hook(outcome(b"hello\n"), "h") == payload.make("hello\n", "", 0)
+
+
+@pytest.mark.parametrize("answer, words", [
+    (b'{"deploy_status_code": Infinity}', "Infinity, which is not a JSON number"),
+    (b'{"deploy_status_code": NaN}', "NaN, which is not a JSON number"),
+    (b'{"deploy_status_code": 1e400}', "1e400, which is not a JSON number"),
+    (b'{"deploy_status_code": "oops"}', "'oops' is not a number"),
+    (b'{"deploy_status_code": [0]}', "deploy_status_code is a list"),
+    (b'{"deploy_status_code": 99999999999999999999}', "out of range"),
+    (b'{"deploy_status_code": 2.5}', "2.5 is not an integer"),
+    (b'{"deploy_status_code": true}', "is true, not an integer"),
+])
+def test_from_hook_an_unusable_status_code_is_a_failure_with_a_reason(answer, words):
+    got = payload.from_hook(outcome(answer), "h")
+    assert got["deploy_status_code"] == 1, got
+    assert words in got["deploy_stderr"]
+
+
+def test_from_hook_an_answer_nested_too_deeply_is_a_failure_not_a_crash():
+    got = payload.from_hook(outcome(b'{"a": ' + b"[" * 50000 + b"]" * 50000 + b"}"), "h")
+    assert got["deploy_status_code"] == 1 and "nested too deeply" in got["deploy_stderr"]
+
+
+def test_from_hook_a_hook_killed_by_a_signal_under_the_wrapper_says_which():
+    got = payload.from_hook(outcome(b"", b"", 128 + 9), "h")
+    assert got["deploy_status_code"] == 137 and "killed by signal SIGKILL (9)" in got["deploy_stderr"]
 
 
 def test_from_hook_empty_output_with_exit_0_is_a_failure_saying_the_tool_did_not_run():

@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _printable_output()
     args = build_parser().parse_args(argv)
     args.load_settings = lambda: config.load(
         getattr(args, "config", None),
@@ -79,6 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return BUSY
     except BrokenPipeError:  # e.g. "stoker status | head": the reader left, nothing to report
         return status.OK
+
+
+def _printable_output() -> None:
+    """Whatever a document held (lone surrogates, any script), printing it must not fail."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
 
 
 def cmd_apply(args: argparse.Namespace, settings: config.Settings) -> int:
@@ -118,15 +127,20 @@ def summary(records: list[Record]) -> str:
 
 
 def cmd_status(args: argparse.Namespace, settings: config.Settings) -> int:
-    records = Journal(settings.state_dir, settings.deployed_dir).records() \
-        if settings.state_dir.exists() else []
-    print(status.as_json(records) if args.json else (status.as_table(records) if records
-                                                      else "no deployments known"))
-    return status.exit_code(records)
+    journal = Journal(settings.state_dir, settings.deployed_dir, writer=False)
+    records = journal.records()
+    damage = status.damage_report(journal)
+    if args.json:
+        print(status.as_json(records, damage))
+    else:
+        print(status.as_table(records) if records else "no deployments known")
+        if damage:
+            print("\n" + status.damage_table(damage))
+    return status.exit_code(records, damage)
 
 
 def cmd_rerun(args: argparse.Namespace, settings: config.Settings) -> int:
-    journal = Journal(settings.state_dir, settings.deployed_dir)
+    journal = Journal(settings.state_dir, settings.deployed_dir, writer=False)
     record = journal.find(args.id)
     if record is None:
         LOG.error("no deployment %r is known", args.id)
@@ -137,9 +151,9 @@ def cmd_rerun(args: argparse.Namespace, settings: config.Settings) -> int:
     journal.request_rerun(record)
     try:
         with journal.locked():
-            journal.apply_rerun_requests()
+            Journal(settings.state_dir, settings.deployed_dir).apply_rerun_requests()
     except AgentBusy:
-        print(f"deployment {record.name or record.key} will run again when the running agent next sees it")
+        print(f"deployment {record.name or record.key} will run again at the running agent's next poll")
         return status.OK
     print(f"deployment {record.name or record.key} forgotten: it runs again when next seen")
     return status.OK

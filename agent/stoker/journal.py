@@ -1,4 +1,4 @@
-"""The journal: the single owner of the agent's state on disk (ARCHITECTURE step 6).
+"""The journal: the single owner of the agent's state on disk (docs/architecture.md, "the journal").
 
 One record per deployment id (``<state>/journal/<key>.json``) says what
 happened to it: started, finished (status code, timings) and where its signal
@@ -7,6 +7,13 @@ scripts read: ``<deployed>/<key>.json`` (the item, 0600) and
 ``<deployed>/<key>.notify.json`` (the payload signalled). Records are written
 *before* each step they describe, so that after a crash the next start knows
 exactly what was interrupted. Every write is atomic (see :mod:`fsutil`).
+
+Nothing in here raises because of what is on the disk: a damaged record is
+set aside (quarantined) and listed in :attr:`Journal.damaged` for the
+deployer to report; a write refused because the disk is full keeps the
+record, item or payload in memory (:meth:`Journal.flush` writes it once space
+returns) and raises :class:`DiskFull` only to callers that must not go on
+without the write (a hook never starts unless its start is on disk).
 """
 from __future__ import annotations
 
@@ -14,17 +21,21 @@ import contextlib
 import errno
 import fcntl
 import functools
+import logging
+import math
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING as dataclasses_missing
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import fsutil
+from . import fsutil, statefile
 from .metadata import Item
 from .payload import status_code
 
+LOG = logging.getLogger("stoker.journal")
 BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
 RUNNING = "running"
 FINISHED = "finished"
@@ -33,6 +44,11 @@ SIGNAL_NONE = "none"            # NO_SIGNAL: nothing is owed
 SIGNAL_PENDING = "pending"      # waiting for a (first or next) delivery attempt
 SIGNAL_DELIVERED = "delivered"
 SIGNAL_FAILED = "failed"        # refused for good, or retried until the retry period ran out
+SIGNAL_STATES = (SIGNAL_NONE, SIGNAL_PENDING, SIGNAL_DELIVERED, SIGNAL_FAILED)
+
+
+class DiskFull(OSError):
+    """A state write was refused because the disk is full; the data is kept in memory."""
 
 
 class AgentBusy(RuntimeError):
@@ -78,34 +94,120 @@ class Record:
 
     @classmethod
     def from_dict(cls, value: dict[str, Any]) -> "Record":
-        signal = SignalState(**value.pop("signal", {}))
-        known = {k: v for k, v in value.items() if k in cls.__dataclass_fields__}
-        return cls(signal=signal, **known)
+        """A record from its JSON; :class:`ValueError` saying what is wrong when the shape is not a record's."""
+        problem = _shape_problem(value, cls, _RECORD_TYPES)
+        signal = value.get("signal", {})
+        problem = problem or (_shape_problem(signal, SignalState, _SIGNAL_TYPES) if isinstance(signal, dict)
+                              else "its signal is not an object")
+        if problem is None and value.get("state") not in (RUNNING, FINISHED):
+            problem = f"its state {value.get('state')!r} is neither running nor finished"
+        if problem is None and signal.get("state", SIGNAL_NONE) not in SIGNAL_STATES:
+            problem = f"its signal state {signal.get('state')!r} is unknown"
+        if problem:
+            raise ValueError(problem)
+        known = {k: v for k, v in value.items() if k in cls.__dataclass_fields__ and k != "signal"}
+        state = {k: v for k, v in signal.items() if k in SignalState.__dataclass_fields__}
+        return cls(signal=SignalState(**state), **known)
+
+
+_NUMBER = (int, float)
+_OPTIONAL_NUMBER = (int, float, type(None))
+_RECORD_TYPES: dict[str, tuple[type, ...]] = {
+    "key": (str,), "id": (str,), "name": (str,), "group": (str,), "action": (str,), "tool": (str,),
+    "state": (str,), "seen_at": _NUMBER, "started_at": _OPTIONAL_NUMBER, "finished_at": _OPTIONAL_NUMBER,
+    "duration": _OPTIONAL_NUMBER, "status_code": (int, type(None)), "ok": (bool, type(None)),
+    "reason": (str,), "pid": (int, type(None)), "pid_start": (str, type(None)),
+    "boot_id": (str, type(None)), "signal": (dict,),
+}
+_SIGNAL_TYPES: dict[str, tuple[type, ...]] = {
+    "transport": (str,), "state": (str,), "attempts": (int,), "next_attempt_at": _NUMBER,
+    "deadline": _NUMBER, "last_error": (str,), "http_status": (int, type(None)),
+    "delivered_at": _OPTIONAL_NUMBER,
+}
+
+
+def _shape_problem(value: dict[str, Any], kind: type, types: dict[str, tuple[type, ...]]) -> str | None:
+    """What makes ``value`` not a valid ``kind`` (a dataclass), or None."""
+    required = {f.name for f in fields(kind)
+                if f.default is dataclasses_missing and f.default_factory is dataclasses_missing}
+    missing = sorted(required - set(value))
+    if missing:
+        return f"it lacks {', '.join(missing)}"
+    for name, allowed in types.items():
+        if name not in value:
+            continue
+        item = value[name]
+        wrong_bool = isinstance(item, bool) and bool not in allowed
+        if wrong_bool or not isinstance(item, allowed) or \
+                (isinstance(item, float) and not math.isfinite(item)):
+            return f"its {name} is a {type(item).__name__}"
+    return None
+
+
+def _record_check(key: str):
+    """The shape check of the record file of ``key``."""
+    def check(value: Any) -> str | None:
+        if not isinstance(value, dict):
+            return f"holds a JSON {type(value).__name__}, not a record"
+        if value.get("key") != key:
+            return f"names deployment {str(value.get('key'))[:80]!r}, not {key!r}"
+        try:
+            Record.from_dict(value)
+        except ValueError as err:
+            return f"is not a journal record: {err}"
+        return None
+    return check
+
+
+@dataclass
+class Damaged:
+    """A journal record that could not be read at start: what is known of it."""
+
+    key: str
+    reason: str
 
 
 class Journal:
-    """Records for every deployment this agent has seen, kept in memory and on disk."""
+    """Records for every deployment this agent has seen, kept in memory and on disk.
 
-    def __init__(self, state_dir: Path, deployed_dir: Path) -> None:
-        fsutil.ensure_dir(state_dir).chmod(0o700)
-        self.dir = fsutil.ensure_dir(state_dir / "journal")
+    ``writer``: whether this process holds (or will hold) the state lock and so
+    may change files; read-only users (``stoker status``) only report damage.
+    """
+
+    def __init__(self, state_dir: Path, deployed_dir: Path, *, writer: bool = True) -> None:
         self.state_dir = state_dir
+        self.dir = state_dir / "journal"
         self.deployed_dir = deployed_dir
+        self.writer = writer
+        self.quarantine = statefile.Quarantine(state_dir)
+        self.damaged: list[Damaged] = []
         self._records: dict[str, Record] = {}
+        self._unsaved: set[str] = set()           # records the disk refused
+        self._unsaved_files: dict[Path, Any] = {}  # items and payloads the disk refused
         self._lock = threading.RLock()  # the outbox thread updates signal states
-        for path in self.dir.glob("*.json"):
-            value = fsutil.read_json(path)
-            if isinstance(value, dict) and value.get("key") == path.stem:
+        if writer:
+            fsutil.ensure_dir(state_dir).chmod(0o700)
+            fsutil.ensure_dir(self.dir)
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            paths = sorted(self.dir.glob("*.json"))
+        except OSError:
+            paths = []
+        for path in paths:
+            value, problem = statefile.read(path, _record_check(path.stem))
+            if problem is None and value is not None:
                 self._records[path.stem] = Record.from_dict(value)
+            elif problem is not None:
+                self.damaged.append(Damaged(path.stem, f"journal record {problem}"))
+                if self.writer:
+                    self.quarantine.put(path, problem)
 
     # --------------------------------------------------------------- queries
 
     def get(self, key: str) -> Record | None:
         return self._records.get(key)
-
-    def knows(self, key: str) -> bool:
-        """Whether this id was ever started here (and so must never run again by itself)."""
-        return key in self._records
 
     def records(self) -> list[Record]:
         """Every record, oldest first."""
@@ -119,32 +221,59 @@ class Journal:
     def unsignalled(self) -> list[Record]:
         return [r for r in self.records() if r.state == FINISHED and r.signal.state == SIGNAL_PENDING]
 
-    def item(self, key: str) -> dict[str, Any] | None:
-        """The item as Heat sent it (for the signal's target and credentials)."""
-        return fsutil.read_json(self.deployed_dir / f"{key}.json")
+    def item(self, key: str) -> tuple[dict[str, Any] | None, str | None]:
+        """The item as Heat sent it (for the signal's target and credentials), or what is wrong with it."""
+        return self._read_file(self.deployed_dir / f"{key}.json", "its item")
 
-    def payload(self, key: str) -> dict[str, Any] | None:
-        return fsutil.read_json(self.deployed_dir / f"{key}.notify.json")
+    def payload(self, key: str) -> tuple[dict[str, Any] | None, str | None]:
+        """The payload recorded for signalling, or what is wrong with it."""
+        return self._read_file(self.deployed_dir / f"{key}.notify.json", "its saved result")
+
+    def _read_file(self, path: Path, what: str) -> tuple[dict[str, Any] | None, str | None]:
+        with self._lock:
+            if path in self._unsaved_files:
+                return self._unsaved_files[path], None
+        value, problem = statefile.read(path, statefile.expect_object)
+        if problem is not None:
+            if self.writer:
+                self.quarantine.put(path, problem)
+            return None, f"{what} {path.name} {problem}"
+        if value is None:
+            return None, f"{what} {path.name} is missing"
+        return value, None
 
     def find(self, ident: str) -> Record | None:
-        """A record by id, key or (unique) deployment name."""
-        for record in self._records.values():
+        """A record by id or key, else the newest record of that deployment name."""
+        records = self.records()
+        for record in records:
             if ident in (record.key, record.id):
                 return record
-        named = [r for r in self._records.values() if r.name == ident]
+        named = [r for r in records if r.name == ident]
         return named[-1] if named else None
+
+    def has_unsaved(self) -> bool:
+        with self._lock:
+            return bool(self._unsaved or self._unsaved_files)
 
     # --------------------------------------------------------------- changes
 
     def begin(self, item: Item, tool: str) -> Record:
-        """Record that ``item`` is about to run; from now on it is never run again by itself."""
-        fsutil.ensure_dir(self.deployed_dir)
-        fsutil.write_json(self.deployed_dir / f"{item.key}.json", item.raw)
+        """Record that ``item`` is about to run; from now on it is never run again by itself.
+
+        Raises :class:`DiskFull` when the start could not be put on disk: the
+        record is then kept in memory (so the failure can still be signalled),
+        and the hook must not run, since a restart would not know it had.
+        """
         now = time.time()
         record = Record(key=item.key, id=item.id, name=item.name, group=item.group,
                         action=item.action, tool=tool, seen_at=now, started_at=now,
                         boot_id=current_boot_id())
+        self._write_file(self.deployed_dir / f"{item.key}.json", item.raw)
         self._save(record)
+        with self._lock:
+            refused = record.key in self._unsaved or self.deployed_dir / f"{item.key}.json" in self._unsaved_files
+        if refused:
+            raise DiskFull(errno.ENOSPC, "the disk is full: the deployment's start could not be recorded")
         return record
 
     def set_pid(self, record: Record, pid: int) -> None:
@@ -153,9 +282,9 @@ class Journal:
         self._save(record)
 
     def finish(self, record: Record, payload: dict[str, Any], ok: bool, reason: str,
-               signal: SignalState) -> None:
-        """Store the payload (before any attempt to send it) and the outcome."""
-        fsutil.write_json(self.deployed_dir / f"{record.key}.notify.json", payload)
+               signal: SignalState) -> bool:
+        """Store the payload (before any attempt to send it) and the outcome; False when kept in memory only."""
+        self._write_file(self.deployed_dir / f"{record.key}.notify.json", payload)
         record.finished_at = time.time()
         record.duration = record.finished_at - (record.started_at or record.finished_at)
         record.status_code = status_code(payload)
@@ -164,7 +293,7 @@ class Journal:
         record.state = FINISHED
         record.signal = signal
         record.pid = None
-        self._save(record)
+        return self._save(record)
 
     def update_signal(self, record: Record, **changes: Any) -> None:
         for name, value in changes.items():
@@ -175,12 +304,16 @@ class Journal:
         """Drop every trace of a deployment so that it runs again when next seen."""
         with self._lock:
             self._records.pop(record.key, None)
-        fsutil.remove(self.dir / f"{record.key}.json")
-        fsutil.remove(self.deployed_dir / f"{record.key}.json")
-        fsutil.remove(self.deployed_dir / f"{record.key}.notify.json")
+            self._unsaved.discard(record.key)
+            for path in (self.deployed_dir / f"{record.key}.json", self.deployed_dir / f"{record.key}.notify.json"):
+                self._unsaved_files.pop(path, None)
+        for path in (self.dir / f"{record.key}.json", self.deployed_dir / f"{record.key}.json",
+                     self.deployed_dir / f"{record.key}.notify.json"):
+            with contextlib.suppress(OSError):
+                fsutil.remove(path)
 
     def request_rerun(self, record: Record) -> None:
-        """Ask the agent holding the state (now or at its next start) to forget ``record``."""
+        """Ask the agent holding the state (now or at its next poll) to forget ``record``."""
         requests = fsutil.ensure_dir(self.state_dir / "rerun")
         fsutil.atomic_write(requests / record.key, b"")
 
@@ -188,18 +321,76 @@ class Journal:
         """Forget every record a ``stoker rerun`` asked for; only the lock holder calls this."""
         forgotten = []
         requests = self.state_dir / "rerun"
-        for path in sorted(requests.glob("*")) if requests.is_dir() else []:
+        try:
+            paths = sorted(requests.glob("*")) if requests.is_dir() else []
+        except OSError:
+            paths = []
+        for path in paths:
             record = self._records.get(path.name)
             if record is not None and record.state != RUNNING:
                 self.forget(record)
                 forgotten.append(record)
-            fsutil.remove(path)
+                LOG.info("deployment %s forgotten on request: it runs again when next seen",
+                         record.name or record.key)
+            with contextlib.suppress(OSError):
+                if path.is_dir():
+                    path.rmdir()
+                else:
+                    fsutil.remove(path)
         return forgotten
 
-    def _save(self, record: Record) -> None:
+    def flush(self) -> bool:
+        """Write what the disk refused before; True when nothing is left in memory only."""
+        with self._lock:
+            files = list(self._unsaved_files.items())
+            keys = list(self._unsaved)
+        for path, value in files:
+            self._write_file(path, value)
+        for key in keys:
+            record = self._records.get(key)
+            if record is not None:
+                self._save(record)
+            else:
+                with self._lock:
+                    self._unsaved.discard(key)
+        if not self.has_unsaved():
+            if files or keys:
+                LOG.info("disk space is back: %d record(s) and %d file(s) kept in memory are saved",
+                         len(keys), len(files))
+            return True
+        return False
+
+    def _write_file(self, path: Path, value: Any) -> None:
+        try:
+            fsutil.ensure_dir(path.parent)
+            fsutil.write_json(path, value)
+        except OSError as err:
+            if not statefile.is_disk_full(err):
+                raise
+            with self._lock:
+                first = not self._unsaved_files and not self._unsaved
+                self._unsaved_files[path] = value
+            if first:
+                LOG.error("the disk is full (%s): keeping %s in memory until space returns", err.strerror, path)
+        else:
+            with self._lock:
+                self._unsaved_files.pop(path, None)
+
+    def _save(self, record: Record) -> bool:
         with self._lock:
             self._records[record.key] = record
-            fsutil.write_json(self.dir / f"{record.key}.json", asdict(record))
+            try:
+                fsutil.write_json(self.dir / f"{record.key}.json", asdict(record))
+            except OSError as err:
+                if not statefile.is_disk_full(err):
+                    raise
+                if not self._unsaved and not self._unsaved_files:
+                    LOG.error("the disk is full (%s): keeping the record of %s in memory until space "
+                              "returns", err.strerror, record.name or record.key)
+                self._unsaved.add(record.key)
+                return False
+            self._unsaved.discard(record.key)
+            return True
 
     # ---------------------------------------------------------------- lock
 
@@ -207,7 +398,7 @@ class Journal:
     def locked(self) -> Iterator[None]:
         """Hold the state directory for this process, or raise :class:`AgentBusy`."""
         path = self.state_dir / "lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = self._open_lock(path)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -216,11 +407,22 @@ class Journal:
                     owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
                     raise AgentBusy(f"another stoker (pid {owner}) is using {self.state_dir}") from None
                 raise
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            with contextlib.suppress(OSError):  # the pid is a courtesy to people; a full disk may refuse it
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, str(os.getpid()).encode(), 0)
             yield
         finally:
             os.close(fd)
+
+    def _open_lock(self, path: Path) -> int:
+        """The lock file's descriptor; something else in its place (a directory, ...) is set aside first."""
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError as err:
+            if err.errno not in (errno.EISDIR, errno.ELOOP, errno.ENXIO, errno.EACCES):
+                raise
+            self.quarantine.put(path, f"is not a lock file ({err.strerror})")
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
 
 
 @functools.cache

@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from . import config, status, transport
+from . import config, hookcgroup, status, transport
 from .config import Settings
 from .digest import sha256_hex
 from .journal import Record
@@ -64,6 +64,7 @@ class Poller:
 
     def cycle(self) -> bool:
         """Poll once and deploy what is new; False when the metadata could not be had."""
+        self._housekeeping()
         if self.transport is None:
             self._load_transport()
             if self.transport is None:
@@ -86,6 +87,19 @@ class Poller:
         self._follow(document)
         self._deploy(document)
         return True
+
+    def _housekeeping(self) -> None:
+        """Before each poll: save what a full disk kept in memory, take ``stoker rerun`` requests.
+
+        A rerun request makes this poll fetch unconditionally and deploy even
+        when the metadata did not change, so it takes effect now, not at the
+        next change or restart.
+        """
+        journal = self.session.journal
+        if journal.has_unsaved():
+            self.session.deployer.flush()
+        if journal.apply_rerun_requests():
+            self._validators, self._digest = {}, None
 
     def _fetch(self) -> bytes | None:
         """New content, or None when the document is unchanged (304 or same bytes)."""
@@ -128,8 +142,7 @@ class Poller:
             # Persisted at the first answer too, not only on a change: a reboot must not
             # depend on cfn-init-data still being there and whole (cloud-init writes it
             # without syncing, and a power cut soon after first boot leaves it empty).
-            transport.remember(self.settings, collect)
-            self._persisted = True
+            self._persisted = transport.remember(self.settings, collect)
         if changed:
             self._source = None
         self.transport = found
@@ -185,6 +198,8 @@ class Daemon:
         self.stopping = False
         self.reload = False
         self.poller: Poller | None = None
+        self._errors = 0
+        self._last_error = ""
 
     def run(self, once: bool) -> int:
         settings = self.load_settings()
@@ -192,21 +207,44 @@ class Daemon:
         with open_session(settings, on_delivered=lambda r: self.poller and self.poller.hurry(r)) as session:
             self.poller = poller = Poller(settings, session)
             poller.records.extend(session.recovered)
-            poller.bootstrap()
+            self._bootstrap_contained(poller)
             if once:
                 fetched = poller.cycle()
                 session.wait_for_signals(settings.signal_wait)
                 return status.exit_code(poller.records) or (0 if fetched else SOURCE_ERROR)
             self._install_handlers()
+            LOG.info("polling %s every %gs at most; %s",
+                     poller.transport.describe() if poller.transport else "nothing yet",
+                     settings.polling_interval, _hook_isolation())
             splay = poller.transport.splay if poller.transport and poller.transport.splay else settings.splay
             self._sleep(poller, random.uniform(0, splay) if splay else 0)
             while not self.stopping:
                 self._maybe_reload(session)
-                poller.cycle()
+                self._cycle_contained(poller)
                 poller.records.clear()  # only --once reports them; the journal keeps the history
-                self._sleep(poller, poller.interval())
+                self._sleep(poller, poller.interval() if not self._errors else
+                            min(settings.polling_interval, 2.0 ** min(self._errors, 6)))
             LOG.info("stopping")
         return status.OK
+
+    def _cycle_contained(self, poller: "Poller") -> None:
+        """One poll; an unexpected error is logged (once while it repeats) and the daemon goes on."""
+        try:
+            poller.cycle()
+        except Exception as err:  # noqa: BLE001 - the daemon must outlive anything one poll does
+            message = f"{type(err).__name__}: {err}"
+            if message != self._last_error:
+                LOG.exception("polling failed unexpectedly; the agent keeps running")
+            self._last_error = message
+            self._errors += 1
+        else:
+            self._errors, self._last_error = 0, ""
+
+    def _bootstrap_contained(self, poller: "Poller") -> None:
+        try:
+            poller.bootstrap()
+        except Exception:  # noqa: BLE001 - a bad bootstrap file must not stop the agent
+            LOG.exception("running the bootstrap metadata failed; polling anyway")
 
     def _sleep(self, poller: Poller, seconds: float) -> None:
         poller.wakeup.wait(seconds)
@@ -242,6 +280,15 @@ class Daemon:
         session.deployer = Deployer(settings, session.journal, session.outbox, settings.hook_environment)
         self.poller.reconfigure(settings)
         LOG.info("settings reloaded from %s", settings.config_file or "defaults")
+
+
+def _hook_isolation() -> str:
+    """How hooks are stopped on timeout here, for the start-up log line."""
+    probe = hookcgroup.HookCgroup.create("probe")
+    mode = hookcgroup.describe_mode(probe)
+    if probe is not None:
+        probe.remove()
+    return mode
 
 
 # ------------------------------------------------------------------ dispatch

@@ -1,21 +1,29 @@
-"""Turn a metadata document into typed deployment items (SPEC 1.1).
+"""Turn a metadata document into typed deployment items (docs/protocol.md, "deployments").
 
-Validation happens here, once. A malformed item does not vanish: it becomes an
-:class:`Item` whose ``problem`` says what is wrong, so that the agent can still
-signal it as failed instead of leaving the stack waiting. Everything after this
-module trusts its input.
+Validation happens here, once, at the boundary: every later stage (planning,
+the deployer, the outbox, ``heat-config-notify``) works on the :class:`Item`
+this module makes, never on raw JSON. A malformed item does not vanish: it
+becomes an :class:`Item` whose ``problem`` says what is wrong, so that the
+agent can still signal it as failed instead of leaving the stack waiting.
+Whatever the document holds (any nesting, any types, any strings), parsing
+never raises anything but :class:`MetadataError` for the document as a whole.
 """
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import jsontools
 from .digest import sha256_hex
 
 SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 DEFAULT_ACTION = "CREATE"
+MAX_GROUP_LENGTH = 200  # a hook is a file: its name must fit in one path component
+MAX_ITEM_DEPTH = jsontools.MAX_DEPTH
+MAX_TIMEOUT = 30 * 86400.0
 
 
 class MetadataError(ValueError):
@@ -33,6 +41,7 @@ class Item:
     group: str
     inputs: dict[str, Any]
     outputs: list[dict[str, Any]]
+    options: dict[str, Any] = field(default_factory=dict)
     problem: str | None = None
 
     @property
@@ -42,6 +51,19 @@ class Item:
         return action if isinstance(action, str) and action else DEFAULT_ACTION
 
     @property
+    def config(self) -> Any:
+        return self.raw.get("config")
+
+    @property
+    def timeout(self) -> float | None:
+        """The item's own ``options.timeout`` when it is a positive number (capped), else None."""
+        value = self.options.get("timeout")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+                and value > 0:
+            return min(float(value), MAX_TIMEOUT)
+        return None
+
+    @property
     def label(self) -> str:
         """How logs and errors name the item: its name, else its id."""
         return self.name or self.id or self.key
@@ -49,7 +71,7 @@ class Item:
     def for_hook(self, group: str | None = None, config: Any = None) -> dict[str, Any]:
         """The item as a hook reads it on stdin: nulls normalised, group/config possibly replaced."""
         item = dict(self.raw)
-        item["options"] = item.get("options") if isinstance(item.get("options"), dict) else {}
+        item["options"] = self.options
         item["outputs"] = self.outputs
         item["inputs"] = item.get("inputs") if isinstance(item.get("inputs"), list) else []
         if group is not None:
@@ -70,8 +92,8 @@ class Document:
 def load_document(data: bytes | str) -> Document:
     """Parse JSON text into a :class:`Document`."""
     try:
-        value = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as err:
+        value = jsontools.loads(data)
+    except jsontools.JSONInputError as err:
         raise MetadataError(f"metadata is not valid JSON: {err}") from None
     return parse_document(value)
 
@@ -88,7 +110,8 @@ def parse_document(value: Any) -> Document:
         raise MetadataError(f"metadata must be a JSON object or list, not {type(value).__name__}")
     if not isinstance(deployments, list):
         raise MetadataError("metadata 'deployments' must be a list")
-    document = Document(collect_settings=collect if isinstance(collect, dict) else None)
+    collect = jsontools.prune(collect)[0] if isinstance(collect, dict) else None
+    document = Document(collect_settings=collect)
     for position, entry in enumerate(deployments):
         if isinstance(entry, dict):
             document.items.append(parse_item(entry))
@@ -100,6 +123,9 @@ def parse_document(value: Any) -> Document:
 def parse_item(raw: dict[str, Any]) -> Item:
     """Type one item, collecting every problem instead of raising."""
     problems: list[str] = []
+    raw, too_deep = jsontools.prune(raw, MAX_ITEM_DEPTH)
+    if too_deep:
+        problems.append(f"the item nests deeper than {MAX_ITEM_DEPTH} levels")
     ident = raw.get("id")
     if not isinstance(ident, str) or not ident:
         problems.append("the item has no id")
@@ -111,12 +137,17 @@ def parse_item(raw: dict[str, Any]) -> Item:
         group = "Heat::Ungrouped"
     elif not isinstance(group, str):
         problems.append(f"group must be a string, not {type(group).__name__}")
-        group = str(group)
-    if raw.get("options") is not None and not isinstance(raw.get("options"), dict):
+        group = ""
+    elif len(group) > MAX_GROUP_LENGTH:
+        problems.append(f"group is {len(group)} characters long; a hook name has at most {MAX_GROUP_LENGTH}")
+        group = group[:MAX_GROUP_LENGTH]
+    options = raw.get("options")
+    if options is not None and not isinstance(options, dict):
         problems.append("options must be an object or null")
     name = raw.get("name") if isinstance(raw.get("name"), str) else ""
     return Item(raw=raw, key=item_key(ident, raw), id=ident, name=name, group=group,
-                inputs=inputs, outputs=outputs, problem="; ".join(problems) or None)
+                inputs=inputs, outputs=outputs, options=options if isinstance(options, dict) else {},
+                problem="; ".join(problems) or None)
 
 
 def item_key(ident: str, raw: dict[str, Any]) -> str:
@@ -134,12 +165,21 @@ def _inputs(value: Any, problems: list[str]) -> dict[str, Any]:
         problems.append("inputs must be a list")
         return {}
     inputs: dict[str, Any] = {}
+    bad = []
     for position, entry in enumerate(value):
         if isinstance(entry, dict) and isinstance(entry.get("name"), str):
             inputs[entry["name"]] = entry.get("value")
         else:
-            problems.append(f"inputs[{position}] is malformed: it needs a string 'name'")
+            bad.append(position)
+    if bad:
+        listed = ", ".join(str(p) for p in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        problems.append(f"inputs[{listed}] is malformed: each input needs a string 'name'")
     return inputs
+
+
+def inputs_of(raw: Any) -> dict[str, Any]:
+    """The inputs of a stored item as a name -> value mapping (the same rules as parsing)."""
+    return parse_item(raw).inputs if isinstance(raw, dict) else {}
 
 
 def _outputs(value: Any, problems: list[str]) -> list[dict[str, Any]]:

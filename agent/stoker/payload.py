@@ -1,16 +1,22 @@
-"""The signal payload: what a hook's run means, in the shape Heat accepts (SPEC 2, 3).
+"""The signal payload: what a hook's run means, in the shape Heat accepts.
 
-This is where the upstream defects around results are fixed: a non-zero exit
-is never reported as success, an empty answer from a hook is a failure with a
+(docs/protocol.md, "the hook contract" and "signals".) This is where the
+upstream defects around results are fixed: a non-zero exit is never reported
+as success, an empty or malformed answer from a hook is a failure with a
 reason, and the payload always fits under Heat's request body limit, keeping
-the tail of the output because errors come last.
+the tail of the output because errors come last. A hook's answer is validated
+here, once, like Heat's items are in :mod:`metadata`: whatever it prints, the
+result is a payload whose status code is a plain integer.
 """
 from __future__ import annotations
 
 import json
+import math
 import re
 import signal
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from . import jsontools
 
 if TYPE_CHECKING:
     from .runner import HookOutcome
@@ -20,6 +26,7 @@ STDERR = "deploy_stderr"
 CODE = "deploy_status_code"
 MAX_BODY = 1_000_000  # Heat refuses bodies over 1 MiB; stay clearly under it
 TIMEOUT_CODE = 124  # what timeout(1) uses
+CODE_LIMIT = 2 ** 31  # a status code is an exit status, or at least fits in a C int
 
 
 def make(stdout: str = "", stderr: str = "", code: int = 0, **outputs: Any) -> dict[str, Any]:
@@ -36,14 +43,36 @@ def failure(reason: str, code: int = 1, stdout: str = "", stderr: str = "") -> d
 
 
 def status_code(payload: Mapping[str, Any]) -> int:
-    """The payload's status code as Heat would judge it (0 means success)."""
-    code = payload.get(CODE)
-    if not code or str(code) == "0":
-        return 0
-    try:
-        return int(code)
-    except (TypeError, ValueError):
-        return 1
+    """The payload's status code as Heat would judge it (0 means success), always an int."""
+    return checked_code(payload.get(CODE))[0]
+
+
+def checked_code(code: Any) -> tuple[int, str | None]:
+    """A status code as an int, and what was wrong with it (None when nothing was).
+
+    Heat's rule is "empty or 0 is success, anything else is failure"; codes
+    that are not integers (or do not fit in one) count as failure 1.
+    """
+    if code is None or code is False or code == "" or code == 0:
+        return 0, None
+    if code is True:
+        return 1, "deploy_status_code is true, not an integer"
+    if isinstance(code, float):
+        if not math.isfinite(code):
+            return 1, f"deploy_status_code {code} is not a finite number"
+        if code != int(code):
+            return 1, f"deploy_status_code {code} is not an integer"
+        code = int(code)
+    if isinstance(code, str):
+        try:
+            code = int(code.strip())
+        except ValueError:
+            return 1, f"deploy_status_code {code[:40]!r} is not a number"
+    if not isinstance(code, int):
+        return 1, f"deploy_status_code is a {type(code).__name__}, not an integer"
+    if not -CODE_LIMIT <= code < CODE_LIMIT:
+        return 1, f"deploy_status_code {str(code)[:40]} is out of range"
+    return code, None
 
 
 def is_success(payload: Mapping[str, Any], outputs: Iterable[Mapping[str, Any]] = ()) -> bool:
@@ -54,7 +83,16 @@ def is_success(payload: Mapping[str, Any], outputs: Iterable[Mapping[str, Any]] 
 
 
 def from_hook(outcome: "HookOutcome", hook: str) -> dict[str, Any]:
-    """Interpret a finished hook process."""
+    """Interpret a finished hook process; a disk that filled up while it ran fails it, saying so."""
+    result = _interpret(outcome, hook)
+    if outcome.disk_full:
+        result = failure(f"{outcome.disk_full}: hook {hook}'s output may be incomplete and its result "
+                         "could not be trusted", status_code(result) or 1,
+                         str(result.get(STDOUT, "")), str(result.get(STDERR, "")))
+    return result
+
+
+def _interpret(outcome: "HookOutcome", hook: str) -> dict[str, Any]:
     stderr = _text(outcome.stderr, outcome.stderr_cut)
     stdout = _text(outcome.stdout, outcome.stdout_cut)
     if outcome.start_error:
@@ -65,9 +103,13 @@ def from_hook(outcome: "HookOutcome", hook: str) -> dict[str, Any]:
     code = outcome.returncode or 0
     if code < 0:
         return failure(f"hook {hook} was killed by signal {_signal_name(-code)}", 128 - code, stdout, stderr)
-    answer = _parse_answer(stdout) if not outcome.stdout_cut else None
+    answer, problem = _parse_answer(stdout) if not outcome.stdout_cut else (None, None)
+    if problem is not None:
+        return failure(f"hook {hook} answered {problem}", code or 1, stdout, stderr)
     if answer is not None:
-        return _with_exit_code(_normalised(answer), code, hook)
+        return _with_exit_code(_normalised(answer, hook), code, hook)
+    if 128 < code < 128 + signal.NSIG and answer is None:  # how sh reports a hook killed by a signal
+        return failure(f"hook {hook} was killed by signal {_signal_name(code - 128)}", code, stdout, stderr)
     if not stdout.strip():
         if code == 0:
             return failure(f"hook {hook} exited 0 but printed no result: the tool it runs "
@@ -86,20 +128,54 @@ def _text(data: bytes, cut: int) -> str:
     return f"[stoker: {cut} bytes cut above]\n{text}" if cut else text
 
 
-def _parse_answer(stdout: str) -> dict[str, Any] | None:
+def _parse_answer(stdout: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The hook's JSON answer, or None for plain text; and what is wrong with it, if anything.
+
+    Text that is not JSON at all is a hook that does not speak the contract
+    (its output is kept as stdout); JSON that is not an object, or that holds
+    numbers no JSON peer accepts (NaN, Infinity, 1e400), is a broken answer
+    and fails the deployment.
+    """
+    text = stdout.strip()
+    if not text or text[0] not in "{[\"-0123456789tfnNI":
+        return None, None
+    nonfinite: list[str] = []
+
+    def number(literal: str) -> float:
+        value = float(literal)
+        if not math.isfinite(value):
+            nonfinite.append(literal)
+        return value
+
     try:
-        value = json.loads(stdout)
+        value = json.loads(text, parse_float=number, parse_constant=lambda c: nonfinite.append(c))
+    except RecursionError:
+        return None, "with JSON nested too deeply to read"
     except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+        return None, None
+    if not isinstance(value, dict):
+        return None, f"with a JSON {_JSON_TYPES.get(type(value), 'value')}, not an object"
+    if nonfinite:
+        return None, f"with {nonfinite[0][:40]}, which is not a JSON number Heat can read"
+    pruned, cut = jsontools.prune(value)
+    if cut:
+        return None, f"with JSON nested deeper than {jsontools.MAX_DEPTH} levels"
+    return pruned, None
 
 
-def _normalised(answer: dict[str, Any]) -> dict[str, Any]:
+_JSON_TYPES = {list: "list", str: "string", int: "number", float: "number", bool: "boolean",
+               type(None): "null"}
+
+
+def _normalised(answer: dict[str, Any], hook: str) -> dict[str, Any]:
     payload = dict(answer)
     for key in (STDOUT, STDERR):
         value = payload.get(key)
         payload[key] = value if isinstance(value, str) else ("" if value is None else json.dumps(value))
-    payload[CODE] = status_code(payload)
+    payload[CODE], problem = checked_code(payload.get(CODE))
+    if problem:
+        payload[STDERR] = payload[STDERR].rstrip("\n") + ("\n" if payload[STDERR] else "") + \
+            f"stoker: hook {hook} answered an unusable status: {problem}\n"
     return payload
 
 

@@ -1,4 +1,4 @@
-"""Decide what to run, in list order (ARCHITECTURE step 3).
+"""Decide what to run, in list order (docs/architecture.md, "the data path").
 
 New ids only; ``group: component`` expanded for the item's ``deploy_action``;
 the hook found on the search path. Whatever cannot run (a malformed item, an
@@ -8,6 +8,7 @@ being skipped in silence as upstream does.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -15,8 +16,9 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from . import payload
-from .metadata import Document, Item
+from .metadata import MAX_GROUP_LENGTH, Document, Item
 
+LOG = logging.getLogger("stoker.plan")
 COMPONENT = "component"
 _NOT_IN_HOOK_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -49,7 +51,7 @@ class HookFinder:
             return None
         for directory in self.search_path:
             candidate = directory / name
-            if candidate.is_file() and os.access(candidate, os.X_OK):
+            if _is_executable_file(candidate):
                 return candidate
         return None
 
@@ -59,20 +61,41 @@ class HookFinder:
         where = ", ".join(str(d) for d in self.search_path) or "(no hook directories)"
         if not name:
             return f"no hook can run group {group!r}: a hook name needs letters, digits, '-' or '_'"
-        found = [str(d / name) for d in self.search_path if (d / name).is_file()]
+        found = [str(d / name) for d in self.search_path if _is_file(d / name)]
         if found:
             return f"no hook for group {group!r}: {found[0]} exists but is not executable"
         return f"no hook for group {group!r}: no executable named {name!r} in {where}"
 
 
+def _is_file(path: Path) -> bool:
+    """``Path.is_file`` that answers False for names the system refuses (too long, ...)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _is_executable_file(path: Path) -> bool:
+    return _is_file(path) and os.access(path, os.X_OK)
+
+
 def plan(document: Document, known: Iterable[str], finder: HookFinder) -> list[Work]:
-    """The work for every item whose id is not known yet, in the document's order."""
+    """The work for every item whose id is not known yet, in the document's order.
+
+    An id listed twice runs once (the first); the repeat is logged, since Heat
+    never sends one and it hints at a hand-made or damaged document.
+    """
     skip = set(known)
+    planned: set[str] = set()
     work = []
     for item in document.items:
+        if item.key in planned:
+            LOG.warning("deployment id %s appears more than once in the metadata; running it once",
+                        item.id or item.key)
         if item.key in skip:
             continue
         skip.add(item.key)
+        planned.add(item.key)
         work.append(plan_item(item, finder))
     return work
 
@@ -81,7 +104,7 @@ def plan_item(item: Item, finder: HookFinder) -> Work:
     """What to do with one new item."""
     if item.problem:
         return Work(item, item.group, verdict=payload.failure(f"invalid deployment {item.label}: {item.problem}"))
-    group, config = item.group, item.raw.get("config")
+    group, config = item.group, item.config
     if group == COMPONENT:
         entry, verdict = component_entry(item)
         if entry is None:
@@ -102,7 +125,7 @@ def component_entry(item: Item) -> tuple[dict[str, Any] | None, dict[str, Any] |
     Heat sends only actions that some entry lists, so "no entry" is answered
     with a success that says so, rather than left without a signal.
     """
-    config = item.raw.get("config")
+    config = item.config
     configs = config.get("configs") if isinstance(config, dict) else None
     if not isinstance(configs, list):
         return None, payload.failure(f"component {item.label}: config must be an object with a 'configs' list")
@@ -122,6 +145,9 @@ def _entry_problem(entry: Any) -> str | None:
     actions = entry.get("actions")
     if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
         return "needs 'actions', a list of action names"
-    if not isinstance(entry.get("tool"), str) or not entry["tool"]:
+    tool = entry.get("tool")
+    if not isinstance(tool, str) or not tool:
         return "needs 'tool', the group of the hook to run"
+    if len(tool) > MAX_GROUP_LENGTH:
+        return f"has a 'tool' of {len(tool)} characters; a hook name has at most {MAX_GROUP_LENGTH}"
     return None

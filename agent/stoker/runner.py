@@ -1,28 +1,57 @@
-"""Run one hook as a child process (ARCHITECTURE step 4).
+"""Run one hook as a child process (docs/architecture.md, "running a hook").
 
 The item goes in on stdin; stdout and stderr go to files, not pipes, so a
 script that leaves a daemon holding them open cannot hang the agent, and a
 hook that prints gigabytes cannot fill its memory: only the tail (and at most
-``STDOUT_LIMIT`` of the answer) is read back. The hook runs in its own process
-group so that a timeout stops the hook *and* everything it started.
+``STDOUT_LIMIT`` of the answer) is read back.
+
+Those files live in the hook's *run directory*, ``<state>/work/<key>/``, and
+the hook runs under a tiny ``sh`` wrapper that writes the wrapper's pid
+(``pid``) before the hook starts and the hook's exit status (``status``)
+when it ends. So what a hook did survives the agent: an agent killed while a
+hook runs finds, when it starts again, either the hook's real result (the hook
+finished meanwhile), the hook still running (it waits for it), or proof that
+the hook never started; only a hook that was really cut off is "interrupted".
+
+The wrapper starts a new session, and where cgroup v2 is writable it first
+moves itself into a cgroup of its own (:mod:`hookcgroup`), so that a timeout
+stops the hook *and* everything it started, even children that left the
+process group with ``setsid``.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
 import resource
+import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
+from .hookcgroup import HookCgroup
+
+LOG = logging.getLogger("stoker.runner")
 STDOUT_LIMIT = 64 * 1024 * 1024
 STDERR_LIMIT = 1024 * 1024
 GRACE_SECONDS = 10.0
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+LOW_SPACE = 64 * 1024  # less free space than this after a hook means its output may be cut short
+WRAPPER_NAME = "stoker-hook"
+# $1: run directory, $2: cgroup.procs file or "", $3: the hook. The pid is written before the hook
+# starts and the status after it ends, so both tell a restarted agent what happened.
+WRAPPER = (
+    'if [ -n "$2" ]; then echo $$ 2>/dev/null > "$2" || :; fi\n'
+    'echo $$ > "$1/pid" || exit 125\n'
+    '"$3" < "$1/stdin" > "$1/stdout" 2> "$1/stderr"\n'
+    'code=$?\n'
+    'echo $code > "$1/status"\n'
+    'exit $code\n'
+)
 _HOOK_DATA_LIMIT = resource.getrlimit(resource.RLIMIT_DATA)  # before the agent limits itself
 
 
@@ -56,29 +85,125 @@ class HookOutcome:
     timeout: float = 0.0
     start_error: str | None = None
     duration: float = 0.0
+    disk_full: str | None = None
 
 
-def run_hook(hook: Path, stdin: bytes, *, timeout: float, scratch: Path,
+def run_hook(hook: Path, stdin: bytes, *, timeout: float, rundir: Path,
              env: Mapping[str, str] | None = None,
              on_start: Callable[[int], None] | None = None) -> HookOutcome:
-    """Run ``hook`` with ``stdin``, wait at most ``timeout`` seconds, return what it did."""
+    """Run ``hook`` with ``stdin`` in ``rundir``, wait at most ``timeout`` seconds, return what it did."""
     started = time.monotonic()
-    with _scratch_file(scratch, stdin) as in_file, _scratch_file(scratch) as out_file, \
-            _scratch_file(scratch) as err_file:
-        try:
-            process = subprocess.Popen([str(hook)], stdin=in_file, stdout=out_file, stderr=err_file,
-                                       env=hook_env(env), cwd="/", start_new_session=True,
-                                       preexec_fn=_unlimit_hook)
-        except OSError as err:
-            return HookOutcome(start_error=err.strerror or str(err), duration=time.monotonic() - started)
-        if on_start is not None:
-            on_start(process.pid)
-        timed_out = _wait(process, timeout)
-        outcome = HookOutcome(returncode=process.returncode, timed_out=timed_out, timeout=timeout)
-        outcome.stdout, outcome.stdout_cut = _read_tail(out_file, STDOUT_LIMIT)
-        outcome.stderr, outcome.stderr_cut = _read_tail(err_file, STDERR_LIMIT)
+    try:
+        prepare_rundir(rundir, stdin)
+    except OSError as err:
+        return HookOutcome(start_error=f"cannot prepare its run directory {rundir}: {err.strerror or err}",
+                           disk_full=_disk_full_reason(err), duration=time.monotonic() - started)
+    cgroup = HookCgroup.create(rundir.name)
+    try:
+        process = subprocess.Popen(
+            ["/bin/sh", "-c", WRAPPER, WRAPPER_NAME, str(rundir), str(cgroup.procs_file) if cgroup else "",
+             str(hook)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=hook_env(env), cwd="/", start_new_session=True, preexec_fn=_unlimit_hook)
+    except OSError as err:
+        _remove_cgroup(cgroup)
+        return HookOutcome(start_error=err.strerror or str(err), duration=time.monotonic() - started)
+    if on_start is not None:
+        on_start(process.pid)
+    timed_out = _wait(process, timeout, cgroup)
+    outcome = collect(rundir, process.returncode)
+    outcome.timed_out, outcome.timeout = timed_out, timeout
     outcome.duration = time.monotonic() - started
+    _remove_cgroup(cgroup)
     return outcome
+
+
+def prepare_rundir(rundir: Path, stdin: bytes) -> None:
+    """A fresh run directory holding the hook's input (anything left from before is removed)."""
+    clear_rundir(rundir)
+    rundir.mkdir(parents=True, mode=0o700)
+    (rundir / "stdin").write_bytes(stdin)
+    os.chmod(rundir / "stdin", 0o600)
+
+
+def clear_rundir(rundir: Path) -> None:
+    """Remove a run directory once its result is safely in the journal (never raises)."""
+    shutil.rmtree(rundir, ignore_errors=True)
+
+
+def collect(rundir: Path, returncode: int | None) -> HookOutcome:
+    """The outcome from the run directory's files; ``returncode`` from the wrapper when known."""
+    status = recorded_status(rundir)
+    code = status if status is not None else returncode
+    if code is not None and code < 0:  # the wrapper itself was killed: report the signal
+        code = 128 - code
+    outcome = HookOutcome(returncode=code)
+    outcome.stdout, outcome.stdout_cut = _read_tail(rundir / "stdout", STDOUT_LIMIT)
+    outcome.stderr, outcome.stderr_cut = _read_tail(rundir / "stderr", STDERR_LIMIT)
+    if returncode == 125 and status is None and not (rundir / "pid").exists():
+        outcome.start_error = "its wrapper could not record the hook's start"
+    outcome.disk_full = low_space(rundir)
+    return outcome
+
+
+def recorded_status(rundir: Path) -> int | None:
+    """The hook's exit status as the wrapper recorded it, None when it has not (yet)."""
+    return _read_int(rundir / "status")
+
+
+def recorded_pid(rundir: Path) -> int | None:
+    """The wrapper's pid as it recorded it before starting the hook, None when it did not."""
+    return _read_int(rundir / "pid")
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_bytes()[:32].decode("ascii", errors="replace").strip()
+        return int(text)
+    except (OSError, ValueError):
+        return None
+
+
+def find_wrapper(rundir: Path) -> int | None:
+    """The pid of a live wrapper running in ``rundir`` (found through /proc), None when there is none."""
+    marker = str(rundir).encode()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) > 4 and argv[3] == WRAPPER_NAME.encode() and argv[4] == marker:
+            return int(entry)
+    return None
+
+
+def low_space(path: Path) -> str | None:
+    """A reason when the file system holding ``path`` is (nearly) full, else None."""
+    try:
+        stats = os.statvfs(path)
+    except OSError:
+        return None
+    if stats.f_bavail * stats.f_frsize < LOW_SPACE:
+        return f"the disk is full (less than {LOW_SPACE // 1024} KiB free on the file system of {path})"
+    return None
+
+
+def _disk_full_reason(err: OSError) -> str | None:
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"the disk is full ({err.strerror})"
+    return None
+
+
+def _remove_cgroup(cgroup: HookCgroup | None) -> None:
+    """Remove the hook's cgroup when it is empty (processes a hook left running keep it)."""
+    if cgroup is not None and not cgroup.populated():
+        cgroup.remove()
 
 
 def hook_env(env: Mapping[str, str] | None) -> dict[str, str]:
@@ -88,14 +213,16 @@ def hook_env(env: Mapping[str, str] | None) -> dict[str, str]:
     return result
 
 
-def _wait(process: subprocess.Popen, timeout: float) -> bool:
-    """Wait for the hook; on timeout stop its whole process group, politely then firmly."""
+def _wait(process: subprocess.Popen, timeout: float, cgroup: HookCgroup | None) -> bool:
+    """Wait for the hook; on timeout stop everything it started, politely then firmly."""
     try:
         process.wait(timeout=timeout)
         return False
     except subprocess.TimeoutExpired:
         pass
-    stop_group(process.pid, GRACE_SECONDS, lambda: process.poll() is not None)
+    if cgroup is not None:
+        cgroup.stop(GRACE_SECONDS)
+    stop_group(process.pid, GRACE_SECONDS if cgroup is None else 0.0, lambda: process.poll() is not None)
     process.wait()
     return True
 
@@ -114,20 +241,13 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-@contextlib.contextmanager
-def _scratch_file(directory: Path, content: bytes | None = None):
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with tempfile.TemporaryFile(dir=directory) as handle:
-        if content is not None:
-            handle.write(content)
-            handle.flush()
-            handle.seek(0)
-        yield handle
-
-
-def _read_tail(handle, limit: int) -> tuple[bytes, int]:
-    """The last ``limit`` bytes and how many bytes were cut before them."""
-    size = handle.seek(0, os.SEEK_END)
-    start = max(0, size - limit)
-    handle.seek(start)
-    return handle.read(), start
+def _read_tail(path: Path, limit: int) -> tuple[bytes, int]:
+    """The last ``limit`` bytes of a file and how many bytes were cut before them (nothing when missing)."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            start = max(0, size - limit)
+            handle.seek(start)
+            return handle.read(), start
+    except OSError:
+        return b"", 0

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+from . import hookcgroup
 from .config import Settings
 from .deployer import Deployer
 from .httpclient import TLSOptions
@@ -46,9 +47,14 @@ def open_session(settings: Settings, on_delivered: Callable[[Record], None] | No
                         tls=tls_options(settings), on_delivered=on_delivered)
         deployer = Deployer(settings, journal, outbox, hook_env=settings.hook_environment)
         journal.apply_rerun_requests()
-        recovered = deployer.recover()
         outbox.retry_now()
-        outbox.start()
+        outbox.start()  # before recovery, which may wait for a hook the last agent left running
+        try:
+            hookcgroup.sweep_empty()
+            recovered = deployer.recover()
+        except BaseException:
+            outbox.stop()
+            raise
         try:
             yield AgentSession(settings, journal, outbox, deployer, recovered)
         finally:

@@ -5,7 +5,7 @@ token or signed URL. The exit codes are part of the interface:
 
 ====  =================================================================
 0     every deployment succeeded and every signal owed was delivered
-1     at least one deployment failed
+1     at least one deployment failed, or a state file is damaged
 2     bad input: unreadable metadata, bad options or config
 3     signals still waiting to be delivered (or a hook still running)
 4     a signal was refused for good or given up on: Heat will not hear
@@ -20,16 +20,21 @@ import json
 from dataclasses import asdict
 from typing import Iterable
 
-from .journal import FINISHED, SIGNAL_FAILED, SIGNAL_PENDING, Record
+from .journal import FINISHED, SIGNAL_FAILED, SIGNAL_PENDING, Journal, Record
 from .redaction import redact, redact_value
 
 OK, FAILED, BAD_INPUT, PENDING, UNDELIVERABLE = 0, 1, 2, 3, 4
 
 
-def exit_code(records: Iterable[Record]) -> int:
-    """The exit code that sums up these records (see the module docstring)."""
+def exit_code(records: Iterable[Record], damage: Iterable[dict] = ()) -> int:
+    """The exit code that sums up these records (see the module docstring).
+
+    A damaged state file the agent has not dealt with yet counts as a failure;
+    once quarantined, the failure it caused is in the records.
+    """
     records = list(records)
-    if any(r.state == FINISHED and r.ok is False for r in records):
+    if any(r.state == FINISHED and r.ok is False for r in records) or \
+            any(not entry.get("moved_to") for entry in damage):
         return FAILED
     if any(r.signal.state == SIGNAL_FAILED for r in records):
         return UNDELIVERABLE
@@ -38,15 +43,35 @@ def exit_code(records: Iterable[Record]) -> int:
     return OK
 
 
-def as_json(records: Iterable[Record]) -> str:
-    """Machine-readable status: one object per deployment plus a summary."""
-    records = list(records)
+def damage_report(journal: Journal) -> list[dict]:
+    """Damaged state files: those in quarantine, and (read-only views) those still in place."""
+    entries = [dict(entry, at=_iso(entry["at"])) for entry in journal.quarantine.entries()]
+    for damaged in journal.damaged:
+        entries.append({"file": str(journal.dir / f"{damaged.key}.json"), "reason": damaged.reason,
+                        "at": None, "moved_to": ""})
+    return entries
+
+
+def as_json(records: Iterable[Record], damage: Iterable[dict] = ()) -> str:
+    """Machine-readable status: one object per deployment, damaged state files, and a summary."""
+    records, damage = list(records), list(damage)
     rows = [redact_value(_row(r)) for r in records]
     summary = {"deployments": len(rows), "failed": sum(1 for r in records if r.ok is False),
                "signals_pending": sum(1 for r in records if r.signal.state == SIGNAL_PENDING),
                "signals_failed": sum(1 for r in records if r.signal.state == SIGNAL_FAILED),
-               "exit_code": exit_code(records)}
-    return json.dumps({"deployments": rows, "summary": summary}, indent=2, sort_keys=True)
+               "quarantined": len(damage), "exit_code": exit_code(records, damage)}
+    return json.dumps({"deployments": rows, "quarantined": redact_value(damage), "summary": summary},
+                      indent=2, sort_keys=True)
+
+
+def damage_table(damage: Iterable[dict]) -> str:
+    """Damaged state files, for people: where each was and is, and what was wrong."""
+    lines = ["DAMAGED STATE FILES"]
+    for entry in damage:
+        where = f"moved to {entry['moved_to']}" if entry.get("moved_to") else \
+            "still in place: the agent sets it aside at its next start"
+        lines.append(f"  {redact(entry['file'])}: {redact(entry['reason'])} ({where})")
+    return "\n".join(lines)
 
 
 def _row(record: Record) -> dict:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import configparser
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import fsutil, redaction
+from . import fsutil, redaction, statefile
 from .config import Settings
 
 LOG = logging.getLogger("stoker.transport")
@@ -64,6 +65,8 @@ def choose(collect: Mapping[str, Any], origin: str, cfn_metadata_server: Path | 
     if not isinstance(collectors, list) or not collectors:
         collectors = list(DEFAULT_COLLECTORS)
     for kind in collectors:
+        if not isinstance(kind, str):
+            continue
         section = collect.get(kind)
         if kind not in REMOTE + LOCAL or not isinstance(section, Mapping):
             continue
@@ -77,32 +80,55 @@ def choose(collect: Mapping[str, Any], origin: str, cfn_metadata_server: Path | 
 
 def _with_metadata_server(kind: str, section: dict, server_file: Path | None) -> dict:
     """Upstream lets ``cfn-metadata-server`` supply a missing cfn base URL (with ``/v1/``)."""
-    if kind == "cfn" and not section.get("metadata_url") and server_file and server_file.is_file():
-        base = server_file.read_text(encoding="utf-8", errors="replace").strip().rstrip("/")
+    if kind == "cfn" and not section.get("metadata_url") and server_file:
+        try:
+            base = server_file.read_text(encoding="utf-8", errors="replace").strip().rstrip("/")
+        except OSError:
+            base = ""
         if base:
             section["metadata_url"] = base + "/v1/"
     return section
 
 
+MAX_INTERVAL = 86400.0
+
+
 def _number(value: Any) -> float | None:
+    """A polling hint in seconds: a finite, non-negative number (at most a day), else None."""
+    if isinstance(value, bool):
+        return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return number if number >= 0 else None
+    return min(number, MAX_INTERVAL) if math.isfinite(number) and number >= 0 else None
 
 
 def learned(settings: Settings) -> Transport | None:
-    """The settings last learned from Heat, if any."""
-    value = fsutil.read_json(settings.state_dir / LEARNED_FILE)
+    """The settings last learned from Heat, if any.
+
+    A damaged file is set aside (and the next source of settings is used): a
+    crash at every start would be worse than polling with older settings.
+    """
+    path = settings.state_dir / LEARNED_FILE
+    value, problem = statefile.read(path, statefile.expect_object)
+    if problem is not None:
+        statefile.Quarantine(settings.state_dir).put(path, problem)
+        return None
     if isinstance(value, dict):
         return choose(value, LEARNED_ORIGIN, settings.cfn_metadata_server)
     return None
 
 
-def remember(settings: Settings, collect: Mapping[str, Any]) -> None:
-    """Persist Heat's ``os-collect-config`` object so that a restart resumes with it."""
-    fsutil.write_json(settings.state_dir / LEARNED_FILE, dict(collect))
+def remember(settings: Settings, collect: Mapping[str, Any]) -> bool:
+    """Persist Heat's ``os-collect-config`` object so that a restart resumes with it; False if refused."""
+    try:
+        fsutil.write_json(settings.state_dir / LEARNED_FILE, dict(collect))
+    except OSError as err:
+        LOG.error("cannot save the metadata transport to %s: %s", settings.state_dir / LEARNED_FILE,
+                  err.strerror or err)
+        return False
+    return True
 
 
 def from_ini(path: Path, settings: Settings) -> Transport | None:
@@ -138,12 +164,11 @@ def bootstrap_document(settings: Settings) -> dict[str, Any] | None:
     path = settings.cfn_init_data
     if not path.is_file():
         return None
-    try:
-        value = fsutil.read_json(path)
-    except (ValueError, OSError) as err:
-        LOG.error("cannot read the bootstrap file %s: %s", path, err)
+    value, problem = statefile.read(path, statefile.expect_object)
+    if problem is not None:
+        LOG.error("cannot use the bootstrap file %s: it %s", path, problem)
         return None
-    return value if isinstance(value, dict) else None
+    return value
 
 
 def initial(settings: Settings) -> Transport | None:

@@ -3,12 +3,20 @@
 The payload is already on disk (the journal wrote it before the first
 attempt), so delivery survives restarts and reboots: at start every pending
 signal is simply due again. Transient failures (no answer, 408, 429, 5xx) are
-retried with exponential backoff and jitter until the retry period runs out;
-any other refusal is final and recorded with its status and redacted answer.
-Delivery runs in a background thread, so hooks never wait for signals.
+retried with exponential backoff and jitter, capped so that a signal goes out
+within a minute of its endpoint coming back, or after the ``Retry-After``
+the endpoint asked for, until the retry period runs out; any other refusal is
+final and recorded with its status and redacted answer. Delivery runs in a
+background thread, so hooks never wait for signals.
+
+Errors are contained per signal: a record whose item or saved result cannot
+be read fails alone, and anything unexpected while sending one signal is
+retried later like a transient failure, never in a tight loop, never blocking
+the other signals.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -16,15 +24,17 @@ import threading
 import time
 from typing import Callable
 
-from .. import redaction
+from .. import payload, redaction
 from ..httpclient import TLSOptions
+from ..metadata import parse_item
 from ..journal import (SIGNAL_DELIVERED, SIGNAL_FAILED, SIGNAL_NONE, SIGNAL_PENDING, Journal,
                        Record, SignalState)
 from . import CFN, NONE, SendContext, SignalError, send
 
 LOG = logging.getLogger("stoker.outbox")
 FIRST_DELAY = 1.0
-MAX_DELAY = 300.0
+MAX_DELAY = 45.0      # with jitter the wait is 22-45 s: a signal goes out within a minute of recovery
+MAX_RETRY_AFTER = 3600.0
 
 Sender = Callable[[str, dict, bytes, SendContext], None]
 
@@ -68,20 +78,37 @@ class Outbox:
         delivered = 0
         for record in self.pending():
             if record.signal.next_attempt_at <= self.clock():
-                delivered += self.attempt(record)
+                delivered += self._attempt_contained(record)
         return delivered
+
+    def _attempt_contained(self, record: Record) -> bool:
+        """:meth:`attempt`, with anything unexpected turned into a later retry of this signal alone."""
+        try:
+            return self.attempt(record)
+        except Exception as err:  # noqa: BLE001 - one bad record must not block the others
+            LOG.exception("signal for %s failed unexpectedly", record.name or record.key)
+            with contextlib.suppress(Exception):
+                self._failed(record, record.signal.attempts + 1,
+                             SignalError(f"stoker error: {type(err).__name__}: {err}", transient=True))
+            if record.signal.state == SIGNAL_PENDING and record.signal.next_attempt_at <= self.clock():
+                record.signal.next_attempt_at = self.clock() + backoff(record.signal.attempts + 1)
+            return False
 
     def attempt(self, record: Record) -> bool:
         """One delivery attempt, with its outcome recorded in the journal."""
-        item, body = self.journal.item(record.key), self.journal.payload(record.key)
-        if item is None or body is None:
-            self._give_up(record, "the deployment's item or payload is missing from the journal", None)
+        item, problem = self.journal.item(record.key)
+        body, body_problem = self.journal.payload(record.key)
+        if item is None:
+            self._give_up(record, f"cannot signal: {problem}", None)
             return False
-        inputs = _inputs(item)
+        if body is None:
+            body = payload.failure(f"the result of this deployment was recorded but cannot be read "
+                                   f"({body_problem}); status {record.status_code}")
+        parsed = parse_item(item)
         redaction.remember_secret_fields(item.get("inputs"))
         attempts = record.signal.attempts + 1
         try:
-            self.sender(record.signal.transport, inputs, json.dumps(body).encode("utf-8"), self.context)
+            self.sender(record.signal.transport, parsed.inputs, json.dumps(body).encode("utf-8"), self.context)
         except SignalError as err:
             self._failed(record, attempts, err)
             return False
@@ -106,7 +133,7 @@ class Outbox:
         if now >= record.signal.deadline:
             self._give_up(record, f"gave up after {attempts} attempts: {message}", err.status, attempts)
             return
-        delay = backoff(attempts)
+        delay = retry_delay(attempts, err)
         self.journal.update_signal(record, attempts=attempts, last_error=message, http_status=err.status,
                                    next_attempt_at=min(now + delay, record.signal.deadline))
         LOG.warning("signal for %s not delivered (attempt %d), retrying in %.0fs: %s",
@@ -153,6 +180,12 @@ class Outbox:
                 self._wake.wait(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
         return True
 
+    def _sleep_after_error(self) -> None:
+        """After an unexpected error outside any one signal: pause, so that nothing spins."""
+        with self._wake:
+            if not self._stopping:
+                self._wake.wait(timeout=FIRST_DELAY)
+
     def _run(self) -> None:
         while True:
             with self._wake:
@@ -162,6 +195,7 @@ class Outbox:
                 self.deliver_due()
             except Exception:  # noqa: BLE001 - the sender must outlive any one bad record
                 LOG.exception("signal delivery failed unexpectedly")
+                self._sleep_after_error()
             with self._wake:
                 if self._stopping:
                     return
@@ -172,11 +206,14 @@ class Outbox:
 
 
 def backoff(attempts: int, rng: Callable[[], float] = random.random) -> float:
-    """Exponential delay with jitter: about 1, 2, 4 ... seconds, at most five minutes."""
-    base = min(MAX_DELAY, FIRST_DELAY * (2 ** (attempts - 1)))
+    """Exponential delay with jitter: about 1, 2, 4 ... seconds, at most :data:`MAX_DELAY`."""
+    base = min(MAX_DELAY, FIRST_DELAY * (2 ** min(max(attempts, 1) - 1, 30)))
     return base * (0.5 + rng() / 2)
 
 
-def _inputs(item: dict) -> dict:
-    return {i["name"]: i.get("value") for i in item.get("inputs") or []
-            if isinstance(i, dict) and isinstance(i.get("name"), str)}
+def retry_delay(attempts: int, err: SignalError) -> float:
+    """How long to wait before the next attempt: what the endpoint asked for, else the backoff."""
+    asked = getattr(err, "retry_after", None)
+    if isinstance(asked, (int, float)) and asked >= 0:
+        return min(float(asked), MAX_RETRY_AFTER)
+    return backoff(attempts)
