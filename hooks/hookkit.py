@@ -19,6 +19,7 @@ Hooks import it from their own directory::
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -30,13 +31,19 @@ import sys
 import tempfile
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 # Keep at most this much of each captured stream: the signal must stay under
 # Heat's 1 MiB body limit, and errors come last, so the tail is what matters.
 CAPTURE_LIMIT = 1024 * 1024
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 SECRET_INPUT = re.compile(r"(password|passwd|secret|token|_key$|^key$|signal_id|private)", re.IGNORECASE)
+# A crash report is one line; a longer reason is cut here rather than flooding Heat's event list.
+REASON_LIMIT = 1000
+# The attribute :func:`doing` sets on an OSError: (what was being done, to which path).
+_DOING = "stoker_doing"
+# The last tool run, so that a crash after it does not throw away what the tool printed.
+_last_tool: ToolResult | None = None
 
 
 @dataclass
@@ -59,15 +66,24 @@ class HookFailure(Exception):
 
 # ---------------------------------------------------------------- the item
 
+_JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+
+
 def read_item(stream: io.TextIOBase | None = None) -> dict[str, Any]:
     """Parse the deployment item from stdin, normalising upstream's optional nulls."""
-    raw = (stream or sys.stdin).read()
     try:
-        item = json.loads(raw) if raw.strip() else None
+        raw = (stream or sys.stdin).read()
+    except UnicodeDecodeError as err:
+        raise HookFailure(f"the deployment item on stdin is not UTF-8 text: {err}") from None
+    if not raw.strip():
+        raise HookFailure("stdin is empty: a hook reads one deployment item (a JSON object) there")
+    try:
+        item = json.loads(raw)
     except ValueError as err:
         raise HookFailure(f"the deployment item on stdin is not JSON: {err}") from None
     if not isinstance(item, dict):
-        raise HookFailure("the deployment item on stdin is not a JSON object")
+        raise HookFailure(f"the deployment item on stdin is a JSON {_JSON_TYPES.get(type(item), 'value')}, "
+                          "not a JSON object")
     item["options"] = item.get("options") or {}
     item["outputs"] = item.get("outputs") or []
     item["inputs"] = item.get("inputs") or []
@@ -237,15 +253,43 @@ def command(variable: str, default: str) -> list[str]:
 
 # ------------------------------------------------------------- the files
 
+@contextlib.contextmanager
+def doing(what: str, path: str) -> Iterator[None]:
+    """Mark an OSError raised inside with what was being done to which path.
+
+    The error keeps its type, so callers that catch it still can; but if it
+    ends the hook, the report says "cannot write <the file>" rather than
+    naming a temporary file or a parent the template author never mentioned.
+    The innermost mark wins: it is the most precise.
+    """
+    try:
+        yield
+    except OSError as error:
+        if getattr(error, _DOING, None) is None:
+            setattr(error, _DOING, (what, path))
+        raise
+
+
 def ensure_dir(path: str, mode: int = 0o700) -> str:
     """Create a directory (and parents) if missing; new directories get ``mode``."""
-    os.makedirs(path, mode=mode, exist_ok=True)
+    with doing("create directory", path):
+        try:
+            os.makedirs(path, mode=mode, exist_ok=True)
+        except FileExistsError:
+            # "File exists" would read as if the directory were the problem, not the file.
+            raise NotADirectoryError(errno.ENOTDIR, "it exists and is not a directory", path) from None
     return path
 
 
 def write_file(path: str, content: str | bytes, mode: int = 0o600) -> None:
     """Replace a file atomically with exactly ``content`` (no stale bytes), with ``mode``."""
     data = content.encode("utf-8") if isinstance(content, str) else content
+    with doing("write", path):
+        _replace_file(path, data, mode)
+
+
+def _replace_file(path: str, data: bytes, mode: int) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
     try:
@@ -269,7 +313,7 @@ def outputs_path(item: Mapping[str, Any], outputs_dir: str) -> str:
 def clear_outputs(item: Mapping[str, Any], prefix: str) -> None:
     """Remove output files a previous run of this id left, so they are never reported again."""
     for name in declared_outputs(item):
-        with contextlib.suppress(FileNotFoundError):
+        with doing("remove the old output file", f"{prefix}.{name}"), contextlib.suppress(FileNotFoundError):
             os.unlink(f"{prefix}.{name}")
 
 
@@ -278,7 +322,7 @@ def collect_outputs(item: Mapping[str, Any], prefix: str) -> dict[str, str]:
     values = {}
     for name in declared_outputs(item):
         try:
-            with open(f"{prefix}.{name}", "rb") as handle:
+            with doing("read the output file", f"{prefix}.{name}"), open(f"{prefix}.{name}", "rb") as handle:
                 values[name] = handle.read().decode("utf-8", errors="replace")
         except FileNotFoundError:
             continue
@@ -294,8 +338,10 @@ def run_tool(argv: list[str], *, env: Mapping[str, str] | None = None, cwd: str 
     Files rather than pipes: a tool that leaves a background child holding
     its output open cannot hang the hook, and a tool printing gigabytes
     cannot fill our memory. A missing or non-executable tool is a
-    :class:`HookFailure` that says which.
+    :class:`HookFailure` that says which. The result is also kept for
+    :func:`main`, so that a crash after the tool ran still reports its output.
     """
+    global _last_tool
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         stdin = subprocess.DEVNULL
         stdin_file = None
@@ -317,7 +363,8 @@ def run_tool(argv: list[str], *, env: Mapping[str, str] | None = None, cwd: str 
         finally:
             if stdin_file is not None:
                 stdin_file.close()
-        return ToolResult(code, read_tail(out), read_tail(err))
+        _last_tool = ToolResult(code, read_tail(out), read_tail(err))
+        return _last_tool
 
 
 def read_tail(handle: Any, limit: int = CAPTURE_LIMIT) -> str:
@@ -380,21 +427,95 @@ def emit(payload: Mapping[str, Any], stream: io.TextIOBase | None = None) -> Non
     out.flush()
 
 
+def hook_name() -> str:
+    """The hook's name as Heat knows it: the executable's name (``chef-solo`` for that link)."""
+    return os.path.basename(sys.argv[0] or "") or "hook"
+
+
+def describe(error: BaseException) -> str:
+    """Why ``error`` happened, on one line, in terms a template author can act on.
+
+    An OSError says what could not be done to which path and the system's
+    reason (``cannot write /x.pp: Permission denied``), not its class name and
+    errno; any other error says its type and message, since that is all there is.
+    """
+    if isinstance(error, OSError):
+        return _one_line(_describe_os_error(error))
+    message = _one_line(str(error))
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def _describe_os_error(error: OSError) -> str:
+    """``cannot <what> <path>: <reason>`` when :func:`doing` marked the error, else the
+    paths the system named (``a -> b`` for a rename) and its reason."""
+    reason = error.strerror or str(error) or type(error).__name__
+    marked = getattr(error, _DOING, None)
+    if marked:
+        what, path = marked
+        culprit = _in_the_way(error, path)
+        return f"cannot {what} {path}: " + (f"{culprit}: {reason}" if culprit else reason)
+    names = [_path_text(name) for name in (error.filename, error.filename2) if name is not None]
+    return f"{' -> '.join(names)}: {reason}" if names else reason
+
+
+def _path_text(name: Any) -> str:
+    """A path the system reported as text (it may be bytes, or a file descriptor number)."""
+    return os.fsdecode(name) if isinstance(name, (str, bytes)) else str(name)
+
+
+def _in_the_way(error: OSError, path: str) -> str | None:
+    """The path that really failed when it is not ``path``: a file standing where a directory
+    should be, or a parent directory; None when ``path`` itself (or a temporary file) did."""
+    if error.errno == errno.ENOTDIR:
+        parent = os.path.dirname(path)
+        while parent and parent != os.path.dirname(parent):
+            if os.path.exists(parent):
+                return None if os.path.isdir(parent) else parent
+            parent = os.path.dirname(parent)
+        return None
+    name = _path_text(error.filename) if error.filename is not None else ""
+    return name if name and path.startswith(name.rstrip("/") + "/") else None
+
+
+def _one_line(text: str) -> str:
+    """``text`` with line breaks folded to spaces and cut to :data:`REASON_LIMIT`."""
+    line = re.sub(r"\s*[\r\n]+\s*", " ", text).strip()
+    return line if len(line) <= REASON_LIMIT else line[:REASON_LIMIT - 3] + "..."
+
+
+def crash_payload(error: BaseException, tool: ToolResult | None = None) -> dict[str, Any]:
+    """The payload for a hook that crashed: one ``stoker:`` line with the reason, status 1.
+
+    What the last tool printed comes first, so a crash after a run (writing
+    its log, reading its outputs) does not hide what the run said.
+    """
+    stdout, stderr = (tool.stdout, tool.stderr) if tool is not None else ("", "")
+    stderr = stderr.rstrip("\n") + "\n" if stderr.strip() else ""
+    return result(stdout, stderr + f"stoker: hook {hook_name()} failed: {describe(error)}\n", 1)
+
+
 def main(handler: Callable[[dict[str, Any]], Mapping[str, Any]]) -> int:
     """Run a hook: read the item, call ``handler``, print its payload; never print anything else.
 
     Anything the handler or a library prints goes to stderr, and any failure,
     expected or not, still ends in a payload with the reason, so that Heat is
-    always told what happened.
+    always told what happened. An unexpected error reaches Heat as one line
+    (:func:`crash_payload`): the agent shows Heat only this answer, and a
+    traceback there tells a template author nothing they can fix. The
+    traceback goes to the hook's own stderr instead, for whoever runs the
+    hook by hand or debugs it.
     """
+    global _last_tool
+    _last_tool = None
     real_stdout = sys.stdout
     sys.stdout = sys.stderr
     try:
         payload = handler(read_item())
     except HookFailure as failure:
         payload = result(failure.stdout, str(failure), failure.code)
-    except Exception:  # noqa: BLE001 - every failure must reach Heat as a payload
-        payload = result("", "hook crashed:\n" + traceback.format_exc(), 1)
+    except Exception as error:  # noqa: BLE001 - every failure must reach Heat as a payload
+        traceback.print_exc(file=sys.stderr)
+        payload = crash_payload(error, _last_tool)
     finally:
         sys.stdout = real_stdout
     emit(payload, real_stdout)

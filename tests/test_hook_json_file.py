@@ -56,10 +56,11 @@ def test_an_empty_or_non_object_config_is_a_clear_failure():
         assert "json-file config must be a JSON object" in payload["deploy_stderr"], payload
 
 
-def test_an_unwritable_target_is_a_failure_with_the_reason(tmp_path):
+def test_an_unwritable_target_is_a_failure_with_the_reason_on_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     payload = write({str(blocker / "under-a-file.json"): 1})
     assert payload["deploy_status_code"] == 1
-    assert "Not a directory" in payload["deploy_stderr"] or "File exists" in payload["deploy_stderr"]
+    assert payload["deploy_stderr"] == (f"stoker: hook json-file failed: cannot create directory {blocker}: "
+                                        "it exists and is not a directory\n")
     assert os.path.isfile(blocker)

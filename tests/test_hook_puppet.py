@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.hookrunner import FAKES, make_item, mode_of, read_record, run_hook
+from tests.test_hookkit import crash_line
 
 needs_puppet = pytest.mark.skipif(shutil.which("puppet") is None,
                                   reason="puppet is not installed (tests/setup.d/10-apt installs it)")
@@ -151,3 +152,44 @@ def test_bad_option_type_is_a_clear_failure(dirs):
     payload = run_hook("puppet", make_item("puppet", "", options={"enable_hiera": "perhaps"}), puppet_env(dirs))
     assert payload["deploy_status_code"] == 1
     assert "enable_hiera must be a boolean" in payload["deploy_stderr"]
+
+
+def test_a_puppet_hook_that_cannot_write_its_working_dir_reports_one_line_not_a_traceback(dirs):
+    blocker = dirs["working"].parent / "a-file"
+    blocker.write_text("a regular file where the working directory's parent should be\n")
+    working = blocker / "heat-config-puppet"
+    payload = run_hook("puppet", make_item("puppet", 'notify { "hi": }'),
+                       {**puppet_env(dirs), "HEAT_PUPPET_WORKING": str(working)})
+    assert crash_line(payload) == (f"stoker: hook puppet failed: cannot create directory {working}: "
+                                   f"{blocker}: Not a directory")
+    assert payload["deploy_status_code"] == 1 and payload["deploy_stdout"] == ""
+
+
+def test_a_puppet_hook_that_cannot_write_its_manifest_reports_one_line_naming_it(dirs):
+    item = make_item("puppet", 'notify { "hi": }')
+    manifest = dirs["working"] / f"{item['id']}.pp"
+    manifest.mkdir(parents=True)  # something that is not a file stands where the manifest goes
+    payload = run_hook("puppet", item, puppet_env(dirs))
+    assert crash_line(payload) == f"stoker: hook puppet failed: cannot write {manifest}: Is a directory"
+    assert [p.name for p in dirs["working"].iterdir()] == [manifest.name], "no temporary file is left"
+
+
+def test_a_puppet_hook_that_cannot_create_its_outputs_dir_reports_one_line(dirs):
+    dirs["outputs"].write_text("")
+    payload = run_hook("puppet", make_item("puppet", 'notify { "hi": }'), puppet_env(dirs))
+    assert crash_line(payload) == (f"stoker: hook puppet failed: cannot create directory {dirs['outputs']}: "
+                                   "it exists and is not a directory")
+
+
+def test_a_puppet_hook_crashing_after_puppet_ran_keeps_what_puppet_printed(dirs, tmp_path):
+    fake_puppet = tmp_path / "puppet"
+    fake_puppet.write_text("#!/bin/sh\necho 'Notice: Applied catalog'\necho 'Warning: deprecated' >&2\nexit 2\n")
+    fake_puppet.chmod(0o755)
+    logdir = tmp_path / "a-file"
+    logdir.write_text("")
+    env = puppet_env(dirs, HEAT_PUPPET_CMD=str(fake_puppet), HEAT_PUPPET_LOGDIR=str(logdir))
+    payload = run_hook("puppet", make_item("puppet", ""), env)
+    assert crash_line(payload) == (f"stoker: hook puppet failed: cannot create directory {logdir}: "
+                                   "it exists and is not a directory")
+    assert payload["deploy_stdout"] == "Notice: Applied catalog\n"
+    assert payload["deploy_stderr"].startswith("Warning: deprecated\nstoker: ")
