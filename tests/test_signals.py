@@ -5,6 +5,8 @@ loopback cloud (tests/loopback), whose servers check pre-signed URLs, TempURL si
 and Keystone tokens like the real services and record every request they get. Nothing of
 the machine's own configuration is read: each test writes a config file that points
 ``cfn_init_data`` and ``os_collect_config`` at paths under its temporary directory.
+The Retry-After tests call the transports in this process instead, to look at the
+error a refusal raises.
 """
 from __future__ import annotations
 
@@ -447,3 +449,119 @@ def test_heat_config_notify_retries_a_transient_failure(tmp_path, cloud):
                      "--retry-for", "10")
     assert result.returncode == 0, result.stderr.decode()
     assert len(signals_for(cloud, "dep-n3")) == 1
+
+
+# ------------------------------------------------------------------ Retry-After
+
+def _refused(cfn_server, status: int, retry_after: str | None = None):
+    """The SignalError of one CFN signal answered ``status`` (with ``Retry-After`` when given)."""
+    from stoker.signals import CFN, SendContext, SignalError, send
+
+    url = cfn_server.make_signal_url("retry-stack", "dep-retry")
+    headers = {"Retry-After": retry_after} if retry_after is not None else None
+    cfn_server.fail_next(status, method="POST", path=signal_path(url), headers=headers)
+    with pytest.raises(SignalError) as caught:
+        send(CFN, {"deploy_signal_id": url}, b"{}", SendContext(timeout=5))
+    assert cfn_server.requests[-1].status == status, "the fault must have answered"
+    return caught.value
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_in_seconds_is_how_long_the_endpoint_asks_to_wait(cfn_server, status):
+    err = _refused(cfn_server, status, "7")
+    assert err.transient and err.status == status
+    assert err.retry_after == 7.0
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_as_an_http_date_is_the_wait_until_that_date(cfn_server, status):
+    import email.utils
+
+    err = _refused(cfn_server, status, email.utils.formatdate(time.time() + 30, usegmt=True))
+    assert err.transient and err.status == status
+    # The date has whole seconds and the request took a moment: 28 to 30 seconds remain.
+    assert err.retry_after is not None and 28.0 <= err.retry_after <= 30.0, err.retry_after
+
+
+@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize("value", ["soon", "-5", "1.5", "Mon, 99 Foo 2024 99:99:99 GMT",
+                                   "Sun, 06 Nov 1994 08:49:37 GMT"])
+def test_unusable_retry_after_leaves_the_wait_to_the_backoff(cfn_server, status, value):
+    """Garbage, a negative or fractional number and a date in the past all mean: no advice."""
+    err = _refused(cfn_server, status, value)
+    assert err.transient and err.status == status
+    assert err.retry_after is None, f"Retry-After {value!r} gave {err.retry_after!r}"
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_transient_refusal_without_retry_after_has_no_wait_of_its_own(cfn_server, status):
+    err = _refused(cfn_server, status)
+    assert err.transient and err.status == status and err.retry_after is None
+
+
+@pytest.mark.parametrize("value", ["86400", "99999999999999999999", "Fri, 31 Dec 9999 23:59:59 GMT"])
+def test_retry_after_never_holds_a_signal_back_more_than_an_hour(cfn_server, value):
+    assert _refused(cfn_server, 503, value).retry_after == 3600.0
+
+
+def test_retry_after_on_a_final_refusal_is_ignored(cfn_server):
+    """A 400 is not retried at all, so a wait it names means nothing."""
+    err = _refused(cfn_server, 400, "5")
+    assert not err.transient and err.retry_after is None
+
+
+def test_a_connection_failure_carries_no_retry_after(cfn_server):
+    from stoker.signals import CFN, SendContext, SignalError, send
+
+    url = cfn_server.make_signal_url("retry-stack", "dep-reset")
+    cfn_server.reset_next(method="POST", path=signal_path(url))
+    with pytest.raises(SignalError) as caught:
+        send(CFN, {"deploy_signal_id": url}, b"{}", SendContext(timeout=5))
+    assert caught.value.transient and caught.value.status is None and caught.value.retry_after is None
+
+
+@pytest.mark.parametrize("date", ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT",
+                                  "Sun Nov  6 08:49:37 1994"])
+def test_retry_after_reads_every_http_date_form(date):
+    from stoker.signals.http_common import retry_after
+
+    issued = 784111777.0  # 1994-11-06 08:49:37 UTC
+    assert retry_after(date, now=issued - 10) == 10.0
+    assert retry_after(date, now=issued + 10) is None, "a date already past is no advice"
+
+
+def test_a_signal_error_without_retry_after_keeps_working_for_old_callers():
+    from stoker.signals import SignalError
+
+    err = SignalError("refused", True, 503)
+    assert (err.transient, err.status, err.retry_after) == (True, 503, None)
+
+
+def test_heat_config_notify_waits_as_long_as_retry_after_asks(tmp_path, cloud):
+    agent = Agent(tmp_path)
+    write_config(agent)
+    item = deployment(cloud, "n4", transport="CFN_SIGNAL", resource="dep-n4")
+    path = signal_path(input_value(item, "deploy_signal_id"))
+    cloud.cfn.fail_next(503, count=1, method="POST", path=path, headers={"Retry-After": "2"})
+    result = _notify(agent, item, {"deploy_stdout": "x", "deploy_stderr": "", "deploy_status_code": 0},
+                     "--retry-for", "10")
+    assert result.returncode == 0, result.stderr.decode()
+    attempts = cloud.cfn.requests_matching("POST", path)
+    assert len(attempts) == 2 and len(signals_for(cloud, "dep-n4")) == 1
+    gap = attempts[1].monotonic - attempts[0].monotonic
+    assert 1.9 <= gap <= 5, f"the retry came {gap:.2f}s after a 503 that asked for 2s"
+
+
+def test_heat_config_notify_gives_up_at_once_when_retry_after_is_beyond_retry_for(tmp_path, cloud):
+    agent = Agent(tmp_path)
+    write_config(agent)
+    item = deployment(cloud, "n5", transport="CFN_SIGNAL", resource="dep-n5")
+    path = signal_path(input_value(item, "deploy_signal_id"))
+    cloud.cfn.fail_next(503, count=None, method="POST", path=path, headers={"Retry-After": "120"})
+    started = time.monotonic()
+    result = _notify(agent, item, {"deploy_stdout": "x", "deploy_stderr": "", "deploy_status_code": 0},
+                     "--retry-for", "5")
+    assert result.returncode == 1, result.stderr.decode()
+    assert time.monotonic() - started < 5, "waiting would end after --retry-for: give up instead"
+    assert len(cloud.cfn.requests_matching("POST", path)) == 1
+    assert "not delivered" in result.stderr.decode()

@@ -242,6 +242,19 @@ class Journal:
             return None, f"{what} {path.name} is missing"
         return value, None
 
+    def audit(self) -> int:
+        """Read every record's item and saved result once, setting damaged ones aside; how many were.
+
+        The lock holder does this at start, so that damage is reported (and
+        shown by ``stoker status``) even for deployments nothing would read again.
+        """
+        damaged = 0
+        for record in self.records():
+            for reader in (self.item, self.payload):
+                value, problem = reader(record.key)
+                damaged += value is None and problem is not None and not problem.endswith("is missing")
+        return damaged
+
     def find(self, ident: str) -> Record | None:
         """A record by id or key, else the newest record of that deployment name."""
         records = self.records()

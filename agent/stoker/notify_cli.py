@@ -4,7 +4,8 @@
 
 Reads the deployment item from the file and the payload from stdin, trims it
 to Heat's size limit, and delivers it with the item's signal transport,
-retrying transient failures with backoff for up to ``--retry-for`` seconds.
+retrying transient failures for up to ``--retry-for`` seconds, after the
+wait the endpoint's ``Retry-After`` asks for, or with backoff when it names none.
 Unlike upstream, the exit status says whether Heat got it: 0 delivered (or
 nothing owed), 1 not delivered, 2 bad input.
 """
@@ -18,9 +19,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from . import logs, payload, redaction
+from . import jsontools, logs, payload, redaction
+from .metadata import parse_item
 from .signals import NONE, SendContext, SignalError, send, transport_of
-from .signals.outbox import backoff
+from .signals.outbox import retry_delay
 
 LOG = logging.getLogger("stoker.notify")
 
@@ -35,16 +37,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logs.setup()
     try:
-        item = json.loads(Path(args.item).read_text(encoding="utf-8"))
-        body = json.loads(sys.stdin.read() or "{}")
-    except (OSError, ValueError) as err:
+        item = jsontools.loads_pruned(Path(args.item).read_bytes())[0]
+        body = jsontools.loads_pruned(sys.stdin.buffer.read() or b"{}")[0]
+    except (OSError, jsontools.JSONInputError) as err:
         LOG.error("cannot read the item or the signal: %s", err)
         return 2
     if not isinstance(item, dict) or not isinstance(body, dict):
         LOG.error("the item and the signal must both be JSON objects")
         return 2
-    inputs = {i["name"]: i.get("value") for i in item.get("inputs") or []
-              if isinstance(i, dict) and isinstance(i.get("name"), str)}
+    inputs = parse_item(item).inputs
     redaction.remember_secret_fields(item.get("inputs"))
     return deliver(transport_of(inputs), inputs, payload.fit(body), args.retry_for,
                    SendContext(timeout=args.timeout))
@@ -65,11 +66,12 @@ def deliver(transport: str, inputs: dict, body: dict, retry_for: float, context:
             LOG.info("signal delivered (%s, attempt %d)", transport, attempt)
             return 0
         except SignalError as err:
-            delay = backoff(attempt)
+            delay = retry_delay(attempt, err)
             if not err.transient or time.monotonic() + delay > deadline:
                 LOG.error("signal not delivered (%s): %s", transport, redaction.redact(str(err)))
                 return 1
-            LOG.warning("signal not delivered (attempt %d), retrying in %.1fs: %s", attempt, delay,
+            LOG.warning("signal not delivered (attempt %d), retrying in %.1fs%s: %s", attempt, delay,
+                        " as the endpoint asked" if err.retry_after is not None else "",
                         redaction.redact(str(err)))
             time.sleep(delay)
 

@@ -51,6 +51,7 @@ def open_session(settings: Settings, on_delivered: Callable[[Record], None] | No
         outbox.start()  # before recovery, which may wait for a hook the last agent left running
         try:
             hookcgroup.sweep_empty()
+            journal.audit()
             recovered = deployer.recover()
         except BaseException:
             outbox.stop()

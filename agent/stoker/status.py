@@ -126,6 +126,10 @@ def _duration(seconds: float | None) -> str:
 
 
 def _iso(value: float | None) -> str | None:
+    """A timestamp as ISO 8601 UTC; one no calendar can show (a damaged record's) as its number."""
     if not value:
         return None
-    return datetime.datetime.fromtimestamp(value, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        return datetime.datetime.fromtimestamp(value, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except (OverflowError, OSError, ValueError):
+        return str(value)

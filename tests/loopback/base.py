@@ -303,9 +303,11 @@ class LoopbackServer:
 
     # -- faults ------------------------------------------------------------------------
     def fail_next(self, status: int = 503, count: int | None = 1, method: str | None = None,
-                  path: str | None = None, body: bytes = b"") -> Fault:
-        """Answer `status` to the next `count` matching requests."""
-        return self.faults.add(Fault(status=status, count=count, method=method, path=path, body=body))
+                  path: str | None = None, body: bytes = b"",
+                  headers: dict[str, str] | None = None) -> Fault:
+        """Answer `status` to the next `count` matching requests, with `headers` (e.g. Retry-After) added."""
+        return self.faults.add(Fault(status=status, count=count, method=method, path=path, body=body,
+                                     headers=dict(headers or {})))
 
     def reset_next(self, count: int | None = 1, method: str | None = None,
                    path: str | None = None) -> Fault:

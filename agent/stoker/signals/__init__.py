@@ -23,12 +23,20 @@ _MODULES = {CFN: "cfn", TEMP_URL: "tempurl", HEAT: "heat", ZAQAR: "zaqar"}
 
 
 class SignalError(Exception):
-    """A signal was not delivered. ``transient``: worth another try later."""
+    """A signal was not delivered. ``transient``: worth another try later.
 
-    def __init__(self, message: str, transient: bool, status: int | None = None) -> None:
+    ``retry_after`` is the wait in seconds the endpoint asked for (its
+    ``Retry-After``) when it is overloaded or down for maintenance; None when
+    it named none, so the caller's own backoff decides. Waiting as asked spares
+    a recovering Heat and lets the signal go out as soon as it can take it.
+    """
+
+    def __init__(self, message: str, transient: bool, status: int | None = None, *,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.transient = transient
         self.status = status
+        self.retry_after = retry_after
 
 
 @dataclass

@@ -34,7 +34,6 @@ from . import CFN, NONE, SendContext, SignalError, send
 LOG = logging.getLogger("stoker.outbox")
 FIRST_DELAY = 1.0
 MAX_DELAY = 45.0      # with jitter the wait is 22-45 s: a signal goes out within a minute of recovery
-MAX_RETRY_AFTER = 3600.0
 
 Sender = Callable[[str, dict, bytes, SendContext], None]
 
@@ -212,8 +211,11 @@ def backoff(attempts: int, rng: Callable[[], float] = random.random) -> float:
 
 
 def retry_delay(attempts: int, err: SignalError) -> float:
-    """How long to wait before the next attempt: what the endpoint asked for, else the backoff."""
-    asked = getattr(err, "retry_after", None)
-    if isinstance(asked, (int, float)) and asked >= 0:
-        return min(float(asked), MAX_RETRY_AFTER)
+    """How long to wait before the next attempt: what the endpoint asked for, else the backoff.
+
+    ``Retry-After: 0`` still waits :data:`FIRST_DELAY`, so that an endpoint
+    that keeps asking for no wait is not hit in a tight loop.
+    """
+    if err.retry_after is not None:
+        return max(FIRST_DELAY, err.retry_after)
     return backoff(attempts)
