@@ -128,3 +128,22 @@ def test_a_second_agent_on_the_same_state_is_refused(tmp_path):
         second = agent.run("run", "--once")
         assert second.returncode == 5
         assert "another stoker" in second.stderr
+
+
+def test_rerun_on_a_running_daemon_takes_effect_at_its_next_poll_without_a_metadata_change(tmp_path):
+    agent = Agent(tmp_path)
+    runs = tmp_path / "runs"
+    create = script_item("c1", f"#!/bin/sh\necho create >> {runs}\n", name="10_app", action="CREATE")
+    update = script_item("u1", f"#!/bin/sh\necho update >> {runs}\n", name="10_app", action="UPDATE")
+    with running_daemon(agent, tmp_path / "local-data", [create]) as daemon:
+        wait_for(lambda: finished(agent, "c1"), timeout=20, what="the CREATE deployment")
+        publish(tmp_path / "local-data", [update])
+        wait_for(lambda: finished(agent, "u1"), timeout=20, what="the UPDATE deployment")
+        rerun = agent.rerun("10_app")
+        assert rerun.returncode == 0, rerun.stderr
+        assert "next poll" in rerun.stdout
+        wait_for(lambda: runs.read_text().count("update") == 2, timeout=20,
+                 what="the rerun to happen while the daemon runs (the metadata did not change)")
+        assert runs.read_text() == "create\nupdate\nupdate\n", \
+            "rerun by name must pick the newest deployment of that name (the UPDATE), and only it"
+        assert daemon.poll() is None
