@@ -1,0 +1,108 @@
+"""The deployer: recovery tells the truth, a full disk fails a deployment, one bug stops one deployment."""
+import json
+
+import pytest
+
+from stoker import fsutil
+from stoker.config import Settings
+from stoker.deployer import INTERRUPTED, Deployer
+from stoker.journal import Journal
+from stoker.metadata import load_document, parse_item
+from stoker.signals.outbox import Outbox
+
+OK_HOOK = "#!/bin/sh\ncat >/dev/null\necho '{\"deploy_stdout\": \"ran\", \"deploy_status_code\": 0}'\n"
+
+
+@pytest.fixture
+def world(tmp_path):
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "ok").write_text(OK_HOOK)
+    (hooks / "ok").chmod(0o755)
+    return Settings(state_dir=tmp_path / "state", deployed_dir=tmp_path / "deployed", hooks_dirs=(hooks,))
+
+
+def open_deployer(settings):
+    journal = Journal(settings.state_dir, settings.deployed_dir)
+    return journal, Deployer(settings, journal, Outbox(journal, retry_period=60.0))
+
+
+def document(*idents):
+    return load_document(json.dumps({"deployments": [{"id": i, "name": i, "group": "ok"} for i in idents]}))
+
+
+def left_running(settings, ident, pid=None):
+    """What a killed agent leaves: a record that says running."""
+    journal, deployer = open_deployer(settings)
+    record = journal.begin(parse_item({"id": ident, "name": ident, "group": "ok"}), "ok")
+    if pid is not None:
+        journal.set_pid(record, pid)
+    return deployer.rundir(ident)
+
+
+def test_a_hook_that_never_started_is_forgotten_at_recovery_and_runs_when_seen(world):
+    left_running(world, "d1")
+    journal, deployer = open_deployer(world)
+    assert deployer.recover() == []
+    assert journal.get("d1") is None
+    (record,) = deployer.deploy(document("d1"))
+    assert record.ok is True
+
+
+def test_a_hook_that_finished_while_the_agent_was_down_reports_its_recorded_result(world):
+    rundir = left_running(world, "d1", pid=2 ** 22 + 1)
+    rundir.mkdir(parents=True)
+    (rundir / "pid").write_text("4194305\n")
+    (rundir / "stdout").write_text('{"deploy_stdout": "real", "deploy_status_code": 4}')
+    (rundir / "status").write_text("0\n")
+    journal, deployer = open_deployer(world)
+    (record,) = deployer.recover()
+    assert (record.status_code, record.ok) == (4, False)
+    assert journal.payload("d1")[0]["deploy_stdout"] == "real"
+    assert not rundir.exists()
+
+
+def test_a_hook_cut_off_with_the_agent_is_interrupted(world):
+    rundir = left_running(world, "d1", pid=2 ** 22 + 1)
+    rundir.mkdir(parents=True)
+    (rundir / "pid").write_text("4194305\n")
+    journal, deployer = open_deployer(world)
+    (record,) = deployer.recover()
+    assert INTERRUPTED in record.reason
+
+
+def test_a_damaged_record_is_reported_failed_and_not_run_again(world):
+    journal, deployer = open_deployer(world)
+    deployer.deploy(document("d1"))
+    (world.state_dir / "journal" / "d1.json").write_bytes(b"\x00garbage")
+    journal, deployer = open_deployer(world)
+    (record,) = deployer.recover()
+    assert record.ok is False and "journal record of this deployment was damaged" in record.reason
+    assert deployer.deploy(document("d1")) == []
+
+
+def test_a_full_disk_before_the_hook_starts_fails_the_deployment_without_running_it(world, monkeypatch, tmp_path):
+    journal, deployer = open_deployer(world)
+    marker = tmp_path / "ran"
+    (world.hooks_dirs[0] / "ok").write_text(f"#!/bin/sh\ntouch {marker}\n" + OK_HOOK.split("\n", 1)[1])
+
+    def full(path, value, mode=0o600):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(fsutil, "write_json", full)
+    (record,) = deployer.deploy(document("d1"))
+    assert record.ok is False and "disk is full" in record.reason and not marker.exists()
+    assert journal.payload("d1")[0]["deploy_status_code"] != 0, "the failure must be signalled from memory"
+
+
+def test_a_bug_in_one_deployment_fails_it_and_the_next_one_still_runs(world, monkeypatch):
+    journal, deployer = open_deployer(world)
+    real_run = deployer._run
+
+    def broken_once(work, record):
+        if work.item.id == "d1":
+            raise RuntimeError("boom")
+        return real_run(work, record)
+    monkeypatch.setattr(deployer, "_run", broken_once)
+    first, second = deployer.deploy(document("d1", "d2"))
+    assert first.ok is False and "RuntimeError: boom" in first.reason
+    assert second.ok is True

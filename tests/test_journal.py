@@ -1,0 +1,93 @@
+"""The journal: damaged records set aside and reported, a full disk kept in memory, newest name wins."""
+import errno
+import json
+
+import pytest
+
+from stoker import fsutil, payload
+from stoker.journal import DiskFull, Journal, SignalState
+from stoker.metadata import parse_item
+
+
+def new_item(ident, name="app", action="CREATE"):
+    return parse_item({"id": ident, "name": name, "group": "script",
+                       "inputs": [{"name": "deploy_action", "value": action}]})
+
+
+def finished(journal, ident, **kwargs):
+    record = journal.begin(new_item(ident, **kwargs), "script")
+    journal.finish(record, payload.make("out"), True, "", SignalState())
+    return record
+
+
+@pytest.fixture
+def journal(tmp_path):
+    return Journal(tmp_path / "state", tmp_path / "deployed")
+
+
+@pytest.mark.parametrize("damage", [b"", b'{"key": "d1", "id"', b"\x00\xff", b"[]",
+                                    b'{"key": "other"}', b'{"key": "d1", "id": "d1", "name": 5}'])
+def test_a_damaged_record_is_quarantined_and_listed_not_a_crash(tmp_path, journal, damage):
+    finished(journal, "d1")
+    (tmp_path / "state" / "journal" / "d1.json").write_bytes(damage)
+    reopened = Journal(tmp_path / "state", tmp_path / "deployed")
+    assert reopened.get("d1") is None
+    assert [d.key for d in reopened.damaged] == ["d1"]
+    assert not (tmp_path / "state" / "journal" / "d1.json").exists()
+    assert reopened.quarantine.entries()[0]["file"].endswith("journal/d1.json")
+
+
+def test_a_read_only_journal_reports_damage_but_moves_nothing(tmp_path, journal):
+    finished(journal, "d1")
+    record_file = tmp_path / "state" / "journal" / "d1.json"
+    record_file.write_bytes(b"{")
+    viewer = Journal(tmp_path / "state", tmp_path / "deployed", writer=False)
+    assert [d.key for d in viewer.damaged] == ["d1"] and record_file.exists()
+
+
+def test_a_damaged_item_or_result_is_answered_with_the_reason(tmp_path, journal):
+    finished(journal, "d1")
+    (tmp_path / "deployed" / "d1.notify.json").write_bytes(b"")
+    body, problem = journal.payload("d1")
+    assert body is None and "is empty" in problem
+    item, problem = journal.item("absent")
+    assert item is None and "is missing" in problem
+
+
+def test_find_by_name_picks_the_newest_record_of_that_name(journal):
+    finished(journal, "create-id", action="CREATE")
+    newest = finished(journal, "update-id", action="UPDATE")
+    assert journal.find("app").key == newest.key
+
+
+def refuse_writes(monkeypatch):
+    def full(path, value, mode=0o600):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(fsutil, "write_json", full)
+
+
+def test_a_full_disk_at_begin_keeps_the_record_in_memory_and_says_so(monkeypatch, journal):
+    refuse_writes(monkeypatch)
+    with pytest.raises(DiskFull):
+        journal.begin(new_item("d1"), "script")
+    assert journal.get("d1") is not None and journal.has_unsaved()
+    assert journal.item("d1")[0]["id"] == "d1", "the item must still be readable from memory"
+
+
+def test_a_full_disk_at_finish_keeps_the_payload_readable_and_flush_saves_it_later(tmp_path, monkeypatch, journal):
+    record = journal.begin(new_item("d1"), "script")
+    with monkeypatch.context() as patch:
+        refuse_writes(patch)
+        assert journal.finish(record, payload.make("out"), True, "", SignalState()) is False
+        assert journal.payload("d1")[0] == payload.make("out")
+        assert journal.flush() is False
+    assert journal.flush() is True and not journal.has_unsaved()
+    assert json.loads((tmp_path / "deployed" / "d1.notify.json").read_text()) == payload.make("out")
+    assert Journal(tmp_path / "state", tmp_path / "deployed").get("d1").state == "finished"
+
+
+def test_a_directory_in_place_of_the_lock_file_is_set_aside(tmp_path, journal):
+    (tmp_path / "state" / "lock").mkdir()
+    with journal.locked():
+        assert (tmp_path / "state" / "lock").is_file()
+    assert "is not a lock file" in journal.quarantine.entries()[0]["reason"]
