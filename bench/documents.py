@@ -32,7 +32,7 @@ def _number(value: float) -> float | int:
 
 
 def item(n: int, signal_url: str | None, *, name: str | None = None, config: str = SCRIPT) -> dict:
-    """One derived config as Heat sends it (SPEC 1.1), signalled by TEMP_URL_SIGNAL."""
+    """One derived config as Heat sends it (docs/protocol.md, "Deployments"), signalled by TEMP_URL_SIGNAL."""
     inputs = [
         {"name": "step", "value": str(n), "type": "String", "description": "the step number"},
         {"name": "deploy_server_id", "value": SERVER_ID, "type": "String"},

@@ -38,7 +38,7 @@ def stoker_command() -> list[str]:
 # ------------------------------------------------------------------ items
 
 def heat_inputs(action: str = "CREATE", transport: str = "NO_SIGNAL", **extra: Any) -> list[dict[str, Any]]:
-    """The inputs Heat appends to every item (SPEC 1.1), plus ``extra`` as more inputs."""
+    """The inputs Heat appends to every item (docs/protocol.md, "Deployments"), plus ``extra`` as more inputs."""
     inputs = [{"name": name, "value": value, "type": "String"} for name, value in extra.items()]
     inputs += [
         {"name": "deploy_server_id", "value": "9f2c7a10-0000-4000-8000-000000000001"},

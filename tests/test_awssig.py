@@ -1,4 +1,4 @@
-"""AWS signature version 2 as heat-api-cfn checks it (SPEC 4.1)."""
+"""AWS signature version 2 as heat-api-cfn checks it (docs/protocol.md, "cfn")."""
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,4 @@
-"""The Keystone v3 password client: login, catalog, token reuse and clean errors (SPEC 4.3)."""
+"""The Keystone v3 password client: login, catalog, token reuse and clean errors (docs/protocol.md, "Heat")."""
 from __future__ import annotations
 
 import json

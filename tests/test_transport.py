@@ -1,4 +1,4 @@
-"""How the agent learns where to poll (SPEC 1.3, 1.4): precedence, null leftovers, persistence."""
+"""How the agent learns where to poll (docs/protocol.md, "Where to poll"): precedence, null leftovers, persistence."""
 import json
 from pathlib import Path
 

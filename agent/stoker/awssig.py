@@ -1,4 +1,4 @@
-"""AWS signature version 2 (HmacSHA256), the signing heat-api-cfn checks (SPEC 4.1).
+"""AWS signature version 2 (HmacSHA256), the signing heat-api-cfn checks (docs/protocol.md, "cfn").
 
 Pure functions, so the signing can be checked against a hand-built string in
 tests and reused by anything that must talk to heat-api-cfn. The host is

@@ -1,6 +1,6 @@
 """A small Keystone v3 password-auth client shared by the heat source and the token signals.
 
-It logs in with the stack user's id, password and project (SPEC 4.3), keeps the
+It logs in with the stack user's id, password and project (docs/protocol.md, "Heat"), keeps the
 token and its service catalog, and reuses them until the token is near its end,
 so that polling every few seconds costs one login per token lifetime instead of
 one per poll. It knows nothing about what the token is for: callers ask for a

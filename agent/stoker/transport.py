@@ -1,4 +1,4 @@
-"""Where to poll: the transport settings and how they are learned (SPEC 1.3, 1.4).
+"""Where to poll: the transport settings and how they are learned (docs/protocol.md, "Where to poll", "First boot").
 
 Heat writes the ``os-collect-config`` key into the metadata; it names the
 collectors and fills in exactly one transport section (sections of transports

@@ -3,7 +3,7 @@
 The harness installs Heat and Swift from PyPI into two venvs, configures them with
 sqlite and no message broker, and runs them on 127.0.0.1 so that tests can create real
 stacks and watch a real engine react to an agent's metadata reads and signals. The
-measured facts it is built from are in the shared notes (REAL-HEAT.md); each module's
+measured facts it is built from are written down where they are applied: each module's
 docstring says which of them it applies.
 
   layout      where things live, which ports       install     the two venvs

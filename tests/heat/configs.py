@@ -1,8 +1,9 @@
 """The config files of Keystone, Heat and Swift, rendered for one harness Layout.
 
-Only the settings that a loopback, sqlite, broker-less Heat needs (REAL-HEAT items 4, 5,
-7, 9); everything else keeps the upstream default so that the harness behaves like a
-stock install. Every path points into the harness directory: nothing goes to /etc.
+Only the settings that a loopback, sqlite, broker-less Heat needs (heat-api-cfn's EC2 auth,
+the policy fix for cfn polling, an all-in-one Swift, heat.conf's essentials); everything else
+keeps the upstream default so that the harness behaves like a stock install. Every path
+points into the harness directory: nothing goes to /etc.
 """
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ def heat_conf(lay: Layout) -> str:
     })
 
 
-# Upstream bug (REAL-HEAT item 5): heat-api-cfn checks this rule with an empty target,
+# Upstream bug (README.md, "Troubleshooting"): heat-api-cfn checks this rule with an empty target,
 # so the shipped default never lets a stack user read its server's metadata.
 HEAT_POLICY = '"cloudformation:DescribeStackResource": "role:reader or role:heat_stack_user"\n'
 

@@ -1,7 +1,7 @@
 """Create the Keystone users, projects, roles, domain and endpoints Heat and Swift need.
 
 Talks to the running Keystone's REST API as the bootstrap admin. Every step first looks
-the object up by name, so running setup twice changes nothing (REAL-HEAT item 8).
+the object up by name, so running setup twice changes nothing.
 """
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def password_token(base: str, user: str, password: str, project: str) -> str:
 
 
 def configure_keystone(lay: Layout) -> None:
-    """Everything of REAL-HEAT item 8 after `keystone-manage bootstrap`, plus a demo user."""
+    """Users, roles, endpoints and the heat domain Heat needs after `keystone-manage bootstrap`, plus a demo user."""
     adm = Admin(lay)
     service = adm.project("service")
     for name in ("heat", "swift"):

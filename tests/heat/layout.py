@@ -26,7 +26,7 @@ PORT_OFFSETS = {
 ADMIN_PASSWORD = "admin-pass"
 SERVICE_PASSWORD = "service-pass"
 DEMO_PASSWORD = "demo-pass"
-# Heat needs exactly 32 characters (REAL-HEAT item 2).
+# Heat needs exactly 32 characters, or its start-up config check fails.
 AUTH_ENCRYPTION_KEY = "stoker-harness-0123456789abcdef!"
 
 

@@ -2,8 +2,8 @@
 
 Uses only what the metadata itself carries (the stack user's credentials, TempURLs,
 pre-signed URLs), never the test's own token: that is what proves the agent's view works.
-Covers the transports of SPEC 1.3/4 (cfn, heat, request) and the signals of SPEC 3
-(CFN_SIGNAL, TEMP_URL_SIGNAL, HEAT_SIGNAL).
+Covers the transports of docs/protocol.md, "Transports" (cfn, heat, request) and its
+"Signals" (CFN_SIGNAL, TEMP_URL_SIGNAL, HEAT_SIGNAL).
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def cfn_metadata(section: dict) -> dict:
 
 
 def v3_url(auth_url: str) -> str:
-    """Keystone's v3 base from whatever auth_url Heat wrote (SPEC 4.3)."""
+    """Keystone's v3 base from whatever auth_url Heat wrote (docs/protocol.md, "Heat")."""
     url = auth_url.rstrip("/").removesuffix("/v2.0")
     return url if url.endswith("/v3") else url + "/v3"
 

@@ -36,7 +36,7 @@ class Stack:
         self.cred = self.cfn.add_credentials(stack=self.name)
 
     def collect_config(self, **extra: Any) -> dict[str, Any]:
-        """The ``os-collect-config`` key Heat writes for POLL_SERVER_CFN (SPEC 1.3)."""
+        """The ``os-collect-config`` key Heat writes for POLL_SERVER_CFN (docs/protocol.md, "Where to poll")."""
         return {"collectors": ["cfn"], **extra,
                 "cfn": {"metadata_url": self.cfn.metadata_url(), "access_key_id": self.cred.access,
                         "secret_access_key": self.cred.secret, "stack_name": self.name,
@@ -130,7 +130,7 @@ def handle_part(data, ctype, filename, payload):
 
 
 def heat_user_data(cfn_init_data: str) -> bytes:
-    """User-data shaped like Heat's for ``user_data_format: SOFTWARE_CONFIG`` (SPEC 1.4).
+    """User-data shaped like Heat's for ``user_data_format: SOFTWARE_CONFIG`` (docs/protocol.md, "First boot").
 
     A MIME multipart that cloud-init unpacks at first boot: a part handler, then the
     ``cfn-init-data`` part it handles, which ends up as /var/lib/heat-cfntools/cfn-init-data.

@@ -98,7 +98,7 @@ def mirror_settings(sources: Path = APT_SOURCES) -> dict[str, str]:
 
 
 def dib_environment(extra: dict[str, str] | None = None, with_tools: bool = False) -> dict[str, str]:
-    """The environment for disk-image-create, per ENVIRONMENT.md's measured recipe.
+    """The environment for disk-image-create, with settings measured to work on these machines.
 
     ``with_tools`` puts the kpartx/dmsetup/sudo stand-ins first on PATH, which partitioned
     (qcow2) builds need because this kernel has no device-mapper.

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.image
 def test_boot_starts_the_agent_which_applies_and_signals_with_no_command_typed(nspawn, fresh_tree, cfn, tmp_path):
     stack = Stack(cfn)
     ids = publish_three(stack, "boot")
-    # Poll quickly once idle so the UPDATE below is seen in seconds (Heat's key, SPEC 1.3).
+    # Poll quickly once idle so the UPDATE below is seen in seconds (Heat's key: docs/protocol.md, "Where to poll").
     fresh_tree.write("/var/lib/heat-cfntools/cfn-init-data", stack.cfn_init_data(polling_interval=2), 0o600)
 
     with Boot(fresh_tree.path, tmp_path / "console.log") as boot:

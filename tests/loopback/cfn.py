@@ -1,7 +1,7 @@
 """A loopback heat-api-cfn: DescribeStackResource (metadata) and pre-signed signal URLs.
 
 What it checks, as heat-api-cfn (with Keystone's ec2tokens) does:
-- AWS signature version 2 on every request (SPEC 4.1): the string to sign uses the method,
+- AWS signature version 2 on every request (docs/protocol.md, "cfn"): the string to sign uses the method,
   the Host header exactly as sent, the raw path and the canonical query. Unknown access key
   or wrong signature: 403 with an <ErrorResponse> XML body.
 - Signal URLs carry a Timestamp; one older than `auth_ttl` (default 15 minutes) is refused

@@ -4,8 +4,9 @@ Tests of the agent need more than a server each: a Keystone whose catalog points
 Heat, Zaqar, Swift and cfn servers, a user with a role on the project, EC2 keys for the cfn
 API, a Swift account key, and one stack shared by cfn and Heat. `Cloud` sets that up once and
 offers what Heat itself would produce: the `os-collect-config` section for each metadata
-transport (SPEC 1.3), the `deploy_*` inputs for each signal transport (SPEC 1.1), and
-`publish()` to put a new metadata document where every transport will find it.
+transport (docs/protocol.md, "Where to poll"), the `deploy_*` inputs for each signal
+transport (docs/protocol.md, "Deployments"), and `publish()` to put a new metadata document
+where every transport will find it.
 """
 from __future__ import annotations
 
@@ -121,7 +122,7 @@ class Cloud:
         self.zaqar.post_message(self.project.id, f"{name}-metadata", metadata)
 
     def collect_section(self, transport: str) -> dict[str, Any]:
-        """The transport section of `os-collect-config` for POLL_SERVER_CFN, ... (SPEC 1.3)."""
+        """The transport section of `os-collect-config` for POLL_SERVER_CFN, ... (docs/protocol.md, "Where to poll")."""
         section = SECTION_FOR[transport]
         if section == "cfn":
             return {"metadata_url": self.cfn.metadata_url(), "access_key_id": self.ec2.access,
@@ -151,7 +152,7 @@ class Cloud:
         return result
 
     def signal_inputs(self, transport: str, resource: str, action: str = "CREATE") -> list[dict[str, Any]]:
-        """The `deploy_*` inputs Heat appends to a deployment item (SPEC 1.1), with the
+        """The `deploy_*` inputs Heat appends to a deployment item (docs/protocol.md, "Deployments"), with the
         signal target registered on the matching server so signals are accepted."""
         values: dict[str, Any] = {
             "deploy_server_id": str(uuid.uuid5(uuid.NAMESPACE_URL, self.stack_id + self.server_resource)),

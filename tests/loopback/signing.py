@@ -2,7 +2,7 @@
 
 Kept apart from the servers so that a test can build a correctly (or deliberately wrongly)
 signed URL without starting anything, and so that both sides of a check use one definition.
-Written from SPEC 4.1 (AWS signature version 2) and 4.2 (TempURL).
+Written from docs/protocol.md, "cfn" (AWS signature version 2) and "Swift TempURL".
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Signal transports: how a finished deployment's payload reaches Heat (SPEC 3).
+"""Signal transports: how a finished deployment's payload reaches Heat (docs/protocol.md, "Signals").
 
 One module per transport, each with ``send(inputs, body, context)`` that
 returns on delivery and raises :class:`SignalError` otherwise; the error says

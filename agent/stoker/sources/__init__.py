@@ -1,7 +1,7 @@
-"""Metadata sources: one small module per transport behind one face (ARCHITECTURE step 1).
+"""Metadata sources: one small module per transport behind one face (docs/architecture.md, "The data path").
 
 A source is built from its transport's settings (the ``os-collect-config``
-section Heat wrote, SPEC 1.3) and answers :meth:`Source.fetch` with the
+section Heat wrote, docs/protocol.md, "Where to poll") and answers :meth:`Source.fetch` with the
 metadata document as JSON bytes, or ``None`` when it knows the document is
 unchanged (a 304, unchanged local files). Deciding whether *new bytes* mean a
 new document is the caller's job (it hashes them), so sources stay simple.

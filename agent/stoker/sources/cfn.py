@@ -1,4 +1,4 @@
-"""POLL_SERVER_CFN: the server's metadata from heat-api-cfn's DescribeStackResource (SPEC 4.1).
+"""POLL_SERVER_CFN: the server's metadata from heat-api-cfn's DescribeStackResource (docs/protocol.md, "cfn").
 
 ``path`` is ``<LogicalResourceId>.<element>[.<key>...]``: the first part names
 the resource, the second the XML element holding the JSON (``Metadata``), and

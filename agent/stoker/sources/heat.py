@@ -1,4 +1,4 @@
-"""POLL_SERVER_HEAT: the server's metadata from Heat's native API with a Keystone token (SPEC 4.3)."""
+"""POLL_SERVER_HEAT: the server's metadata from Heat's native API with a Keystone token (docs/protocol.md, "Heat")."""
 from __future__ import annotations
 
 import urllib.parse

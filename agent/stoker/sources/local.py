@@ -5,7 +5,7 @@ merges them (objects merge key by key, later files win, other values are
 replaced, as os-apply-config merges its inputs). Anyone who can write these
 files chooses what runs as root, so a world-writable directory or file, or one
 owned by another user than the agent's, is refused. ``heat_local`` reads the
-bootstrap file(s) Heat's user-data leaves (SPEC 1.4).
+bootstrap file(s) Heat's user-data leaves (docs/protocol.md, "First boot").
 
 Both remember the files' identity (name, size, mtime, inode) as a validator,
 so a poll of unchanged files reads nothing and answers "unchanged".

@@ -1,4 +1,4 @@
-"""POLL_TEMP_URL (``request``): the metadata object Heat keeps in Swift, read by TempURL (SPEC 4.2).
+"""POLL_TEMP_URL (``request``): the metadata object Heat keeps in Swift, read by TempURL (docs/protocol.md, "Swift TempURL").
 
 Swift honours conditional requests, so an unchanged poll is a 304 with no
 body: the validators (``ETag``, ``Last-Modified``) of the last answer are sent

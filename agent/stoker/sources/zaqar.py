@@ -1,4 +1,4 @@
-"""ZAQAR_MESSAGE: the server's metadata as the newest message Heat posted to its Zaqar queue (SPEC 1.3).
+"""ZAQAR_MESSAGE: the server's metadata as the newest message Heat posted to its Zaqar queue (docs/protocol.md, "Zaqar").
 
 Heat posts the whole metadata document as a message body each time it
 changes; the newest such message is the current document. The queue is only

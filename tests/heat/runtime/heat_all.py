@@ -54,7 +54,7 @@ def configure(conf_file: str) -> None:
     logging.setup(cfg.CONF, "heat-all")
     config.set_config_defaults()
     messaging.setup()
-    # These imports register auth_encryption_key and friends (REAL-HEAT item 2).
+    # These imports register auth_encryption_key and friends, which the sanity check below needs.
     from heat.engine import service, template  # noqa: F401
     config.startup_sanity_check()
 
