@@ -110,6 +110,8 @@ def _interpret(outcome: "HookOutcome", hook: str) -> dict[str, Any]:
         return _with_exit_code(_normalised(answer, hook), code, hook)
     if 128 < code < 128 + signal.NSIG and answer is None:  # how sh reports a hook killed by a signal
         return failure(f"hook {hook} was killed by signal {_signal_name(code - 128)}", code, stdout, stderr)
+    if not stdout.strip() and code in _EXEC_FAILURES:  # how sh reports a hook it could not start
+        return failure(f"cannot run hook {hook}: {_EXEC_FAILURES[code]}", code, "", stderr)
     if not stdout.strip():
         if code == 0:
             return failure(f"hook {hook} exited 0 but printed no result: the tool it runs "
@@ -163,6 +165,7 @@ def _parse_answer(stdout: str) -> tuple[dict[str, Any] | None, str | None]:
     return pruned, None
 
 
+_EXEC_FAILURES = {126: "it is not executable", 127: "it, or the interpreter its first line names, was not found"}
 _JSON_TYPES = {list: "list", str: "string", int: "number", float: "number", bool: "boolean",
                type(None): "null"}
 
