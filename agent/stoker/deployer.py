@@ -76,12 +76,19 @@ class Deployer:
         rebooted = record.boot_id is not None and record.boot_id != current_boot_id()
         item = self._stored_item(record.key)
         outcome = None if rebooted else self._adopt(record, rundir, item)
-        if outcome is None and runner.recorded_status(rundir) is not None:
+        lost = runner.status_problem(rundir) if outcome is None else None
+        if outcome is None and (lost or runner.recorded_status(rundir) is not None):
             outcome = runner.collect(rundir, None)
         if outcome is not None:
             LOG.info("deployment %s: its hook finished while the agent was down; reporting its result",
                      record.name or record.key)
-            self._finish(record, item, payload.from_hook(outcome, record.tool or record.group))
+            result = payload.from_hook(outcome, record.tool or record.group)
+            if lost:
+                self.journal.quarantine.put(rundir / "status", lost)
+                result = payload.failure(f"the hook finished, but its exit status was lost: its status file "
+                                         f"{lost}", payload.status_code(result) or 1,
+                                         str(result[payload.STDOUT]), str(result[payload.STDERR]))
+            self._finish(record, item, result)
         elif record.pid is None and runner.recorded_pid(rundir) is None and not rebooted:
             LOG.info("deployment %s had not started its hook when the agent stopped: it runs when seen again",
                      record.name or record.key)

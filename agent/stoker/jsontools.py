@@ -33,6 +33,11 @@ def loads(data: bytes | str, *, allow_nonfinite: bool = False) -> Any:
     Numbers too large for a float (``1e400``) become ``inf``; unless
     ``allow_nonfinite``, they and the ``NaN``/``Infinity`` constants are refused.
     """
+    if isinstance(data, (bytes, bytearray)):
+        try:
+            data = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise JSONInputError(f"it is not UTF-8 text (byte {err.start})") from None
     try:
         if allow_nonfinite:
             value = json.loads(data)

@@ -24,6 +24,7 @@ import contextlib
 import errno
 import logging
 import os
+import re
 import resource
 import shutil
 import signal
@@ -40,6 +41,7 @@ STDOUT_LIMIT = 64 * 1024 * 1024
 STDERR_LIMIT = 1024 * 1024
 GRACE_SECONDS = 10.0
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_STATUS = re.compile(rb"^[0-9]{1,3}\n$")  # what the wrapper's echo writes; anything else is damage
 LOW_SPACE = 64 * 1024  # less free space than this after a hook means its output may be cut short
 WRAPPER_NAME = "stoker-hook"
 # $1: run directory, $2: cgroup.procs file or "", $3: the hook. The pid is written before the hook
@@ -146,8 +148,25 @@ def collect(rundir: Path, returncode: int | None) -> HookOutcome:
 
 
 def recorded_status(rundir: Path) -> int | None:
-    """The hook's exit status as the wrapper recorded it, None when it has not (yet)."""
-    return _read_int(rundir / "status")
+    """The hook's exit status as the wrapper recorded it, None when it has not (yet) or it is damaged."""
+    try:
+        text = (rundir / "status").read_bytes()[:16]
+    except OSError:
+        return None
+    return int(text) if _STATUS.match(text) else None
+
+
+def status_problem(rundir: Path) -> str | None:
+    """What is wrong with a status file that exists but is not what the wrapper writes (digits, newline)."""
+    try:
+        text = (rundir / "status").read_bytes()[:16]
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        return f"cannot be read ({err.strerror or err})"
+    if _STATUS.match(text):
+        return None
+    return "is empty" if not text else f"does not hold an exit status ({text[:8]!r})"
 
 
 def recorded_pid(rundir: Path) -> int | None:
