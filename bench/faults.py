@@ -48,13 +48,14 @@ if str(REPO) not in sys.path:
 from tests.agent_helpers import Agent  # noqa: E402
 from tests.loopback.cfn import CfnServer  # noqa: E402
 
+from .console import Say, close_run, progress, publish  # noqa: E402
+
 STACK = "faults-stack"
 SERVER = "server"
 MARKER = "STOKER_FAULTS_RUN"  # set in every agent's environment, inherited by its hooks
 EXIT_CODES = range(0, 7)  # the documented table of stoker's exit codes
 MIB = 1024 * 1024
 
-Say = Callable[[str], None]
 
 
 class ScenarioError(RuntimeError):
@@ -1111,7 +1112,7 @@ def main(argv: list[str] | None = None) -> int:
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     root = Path(tempfile.mkdtemp(prefix="stoker-faults-"))
     started = time.monotonic()
-    say = _say(started)
+    say = progress(started)
     results: dict[str, Any] = {"errors": {}}
     try:
         for name, run in (("sigkill", _bench_sigkill), ("disk", _bench_disk), ("damage", _bench_damage),
@@ -1119,22 +1120,8 @@ def main(argv: list[str] | None = None) -> int:
             if name in only and not (name == "outage" and args.outage <= 0):
                 _guard(results, name, say, lambda run=run, name=name: run(args, root / name, results, say))
     finally:
-        if args.keep:
-            say(f"kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    results["elapsed"] = time.monotonic() - started
-    print()
-    print(report(results))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str))
-    return 1 if results["errors"] else 0
-
-
-def _say(started: float) -> Say:
-    def say(message: str) -> None:
-        print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
-    return say
+        close_run(root, args.keep, say)
+    return publish(results, started, lambda: report(results), args.json)
 
 
 def _guard(results: dict[str, Any], name: str, say: Say, run: Callable[[], None]) -> None:

@@ -8,11 +8,9 @@ them. ``--help`` lists the knobs; the defaults take about 5 minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
-import shutil
 import sys
 import tempfile
 import time
@@ -20,6 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import documents, scenarios
+from .console import close_run, progress, publish
 from .scenarios import Bench, ScenarioError, median
 from .server import Loopback
 from .stoker_side import StokerInstall
@@ -73,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     results: dict = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                      "errors": {}}
-    say = _say(started)
+    say = progress(started)
     server = Loopback()
     kept: list = []
     bench = None
@@ -94,22 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         if bench is not None:
             bench.stop_all()
         server.close()
-        if args.keep:
-            say(f"kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    results["elapsed"] = time.monotonic() - started
-    print()
-    print(report(results, systems, markdown=args.markdown))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=_jsonable))
-    return 1 if results["errors"] else 0
-
-
-def _say(started: float):
-    def say(message: str) -> None:
-        print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
-    return say
+        close_run(root, args.keep, say)
+    return publish(results, started, lambda: report(results, systems, markdown=args.markdown), args.json,
+                   default=_jsonable)
 
 
 def _install(args: argparse.Namespace, root: Path, say) -> UpstreamInstall:
