@@ -198,10 +198,17 @@ class Outbox:
             with self._wake:
                 if self._stopping:
                     return
-                due = self.next_due()
-                wait = 30.0 if due is None else max(0.0, min(30.0, due - self.clock()))
                 self._wake.notify_all()
-                self._wake.wait(timeout=wait)
+                self._wake.wait(timeout=self._idle_wait())
+
+    def _idle_wait(self) -> float:
+        """Seconds until the next signal is due (at most 30); a second when that cannot be told."""
+        try:
+            due = self.next_due()
+        except Exception:  # noqa: BLE001 - the sender thread must never die
+            LOG.exception("cannot tell when the next signal is due")
+            return FIRST_DELAY
+        return 30.0 if due is None else max(0.0, min(30.0, due - self.clock()))
 
 
 def backoff(attempts: int, rng: Callable[[], float] = random.random) -> float:
