@@ -196,9 +196,15 @@ def test_a_proxy_variable_hands_plain_http_to_urllib_which_honours_it(monkeypatc
     assert proxy.request_lines()[0] == "GET http://metadata.invalid:8000/v1/ HTTP/1.1"
 
 
+@pytest.mark.parametrize("status, transient", [(408, True), (429, True), (500, True), (503, True), (599, True),
+                                              (400, False), (401, False), (403, False), (404, False), (304, False)])
+def test_is_transient_is_the_one_rule_408_429_and_every_5xx(status, transient):
+    assert httpclient.is_transient(status) is transient
+
+
 def test_plain_http_loads_neither_openssl_nor_the_email_package():
     """The point of httpwire: the idle agent's memory (bench: idle resident memory)."""
-    code = ("import sys, stoker.httpclient as h, stoker.awssig, stoker.loop\n"
+    code = ("import sys, stoker.httpclient as h, stoker.awssig, stoker.cli\n"
             "loaded = [m for m in ('ssl', '_ssl', '_hashlib', 'email', 'http.client', 'urllib.request') "
             "if m in sys.modules]\nprint(','.join(loaded))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
@@ -250,11 +256,6 @@ def test_https_refuses_a_trusted_certificate_for_another_name(tmp_path):
     server = tls_server(elsewhere, OK_REPLY)
     with pytest.raises(httpclient.TransportError, match="mismatch"):
         get(server, tls=httpclient.TLSOptions(ca_file=str(elsewhere / "cert.pem")))
-
-
-def test_insecure_skips_verification_as_configured(certificate):
-    server = tls_server(certificate, OK_REPLY)
-    assert get(server, tls=httpclient.TLSOptions(insecure=True)).body == b"secret"
 
 
 def test_a_tls_server_closing_without_close_notify_ends_a_body_read_to_the_close(certificate):

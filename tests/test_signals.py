@@ -565,3 +565,27 @@ def test_heat_config_notify_gives_up_at_once_when_retry_after_is_beyond_retry_fo
     assert time.monotonic() - started < 5, "waiting would end after --retry-for: give up instead"
     assert len(cloud.cfn.requests_matching("POST", path)) == 1
     assert "not delivered" in result.stderr.decode()
+
+
+# ------------------------------------------------------------------ a token refused early
+
+def test_a_zaqar_signal_whose_token_is_refused_logs_in_again_and_is_delivered(cloud):
+    """Keystone said the cached token was fresh, but Zaqar answers 401 (it was revoked): the signal
+    logs in once more and goes out, instead of failing for good (keystone.token_request)."""
+    from stoker.signals import ZAQAR, SendContext, send
+
+    context = SendContext(timeout=5)
+    send(ZAQAR, signal_values(cloud, "dep-zaqar-first"), b'{"deploy_status_code": 0}', context)
+    logins = len(cloud.keystone.requests_matching("POST", "/v3/auth/tokens"))
+    cloud.tokens.revoke_all()  # the session's token is now refused with 401
+
+    send(ZAQAR, signal_values(cloud, "dep-zaqar-again"), b'{"deploy_status_code": 0}', context)
+    posts = [r.status for r in cloud.zaqar.requests_matching("POST", "/v2/queues/dep-zaqar-again-signal/")]
+    assert posts == [401, 201], f"one refusal, then delivery after a fresh login: {posts}"
+    assert len(cloud.keystone.requests_matching("POST", "/v3/auth/tokens")) == logins + 1
+    assert [s.payload for s in signals_for(cloud, "dep-zaqar-again")] == [{"deploy_status_code": 0}]
+
+
+def signal_values(cloud: Cloud, resource: str) -> dict[str, Any]:
+    """The ``deploy_*`` inputs of a ZAQAR_SIGNAL deployment as the transports read them."""
+    return {entry["name"]: entry["value"] for entry in cloud.signal_inputs("ZAQAR_SIGNAL", resource)}

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from .sources import registry
+
 DEFAULT_CONFIG_FILE = "/etc/stoker/stoker.conf"
-TRANSPORT_SECTIONS = ("cfn", "heat", "request", "local", "heat_local", "zaqar")
+TRANSPORT_SECTIONS = registry.KINDS  # one section per metadata transport (docs/architecture.md, "Adding a transport")
 UPSTREAM_HOOK_DIRS = ("/usr/libexec/heat-config/hooks", "/var/lib/heat-config/hooks")
 
 
@@ -50,10 +52,6 @@ class Settings:
     transports: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     hook_environment: Mapping[str, str] = field(default_factory=dict)
     config_file: Path | None = None
-
-    @property
-    def journal_dir(self) -> Path:
-        return self.state_dir / "journal"
 
     @property
     def work_dir(self) -> Path:
@@ -170,5 +168,3 @@ def _from_env(env: Mapping[str, str], values: Mapping[str, Any]) -> dict[str, An
         first = tuple(Path(p) for p in env["HEAT_CONFIG_HOOKS"].split(":") if p)
         out["hooks_dirs"] = first + tuple(p for p in base if p not in first)
     return out
-
-

@@ -38,9 +38,12 @@ class TransportError(Exception):
 
 @dataclass
 class Response:
+    """One HTTP answer, whatever its status; ``url`` is the URL that gave it (for messages, redacted there)."""
+
     status: int
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+    url: str = ""
 
     def header(self, name: str) -> str | None:
         """Case-insensitive header lookup."""
@@ -55,10 +58,20 @@ class Response:
         return redact(self.body[:limit].decode("utf-8", errors="replace"))
 
 
+def is_transient(status: int) -> bool:
+    """Whether an HTTP refusal may pass by itself: a timeout (408), throttling (429) or server trouble (5xx).
+
+    The one rule for sources, signals and Keystone alike (docs/protocol.md, "Signals"):
+    anything else is an answer that will not change when asked again.
+    """
+    return status in (408, 429) or status >= 500
+
+
 @dataclass(frozen=True)
 class TLSOptions:
+    """How ``https://`` peers are verified: against ``ca_file``, or the system's CA bundle when None."""
+
     ca_file: str | None = None
-    insecure: bool = False
 
 
 _contexts: dict[TLSOptions, Any] = {}
@@ -71,9 +84,6 @@ def _tls_context(tls: TLSOptions) -> Any:
     if context is None:
         import ssl
         context = ssl.create_default_context(cafile=tls.ca_file)
-        if tls.insecure:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
         _contexts[tls] = context
     return context
 
@@ -131,7 +141,7 @@ def _direct(method: str, url: str, headers: Mapping[str, str], body: bytes | Non
         raise TransportError(f"{method} {redact_url(url)}: {_describe(err.cause or err)}") from None
     except OSError as err:  # the CA file named by ca_certificate cannot be read or parsed
         raise TransportError(f"{method} {redact_url(url)}: TLS set-up: {_describe(err)}") from None
-    return Response(status=status, headers=answer_headers, body=data)
+    return Response(status=status, headers=answer_headers, body=data, url=url)
 
 
 def _via_urllib(method: str, url: str, headers: Mapping[str, str], body: bytes | None,
@@ -157,7 +167,7 @@ def _via_urllib(method: str, url: str, headers: Mapping[str, str], body: bytes |
         raise TransportError(f"{method} {redact_url(url)}: answer larger than {max_body} bytes",
                              transient=False)
     return Response(status=resp.status if hasattr(resp, "status") else resp.code,
-                    headers=dict(resp.headers.items()), body=data)
+                    headers=dict(resp.headers.items()), body=data, url=url)
 
 
 def _describe(err: object) -> str:

@@ -1,11 +1,13 @@
-"""A small Keystone v3 password-auth client shared by the heat source and the token signals.
+"""The one Keystone v3 client: every source and signal that needs a token goes through it.
 
 It logs in with the stack user's id, password and project (docs/protocol.md, "Heat"), keeps the
 token and its service catalog, and reuses them until the token is near its end,
 so that polling every few seconds costs one login per token lifetime instead of
-one per poll. It knows nothing about what the token is for: callers ask for a
-token and an endpoint, and call :meth:`KeystoneSession.invalidate` when a
-service answers 401 so the next :meth:`~KeystoneSession.token` logs in again.
+one per poll. It knows nothing about what the token is for: :func:`session_from`
+builds (or reuses) a session from a section's or an item's credentials, and
+:func:`token_request` sends one request with the token, logging in again once
+when the service answers 401 (docs/protocol.md, "Heat"). Callers turn
+:class:`KeystoneError` and ``httpclient.TransportError`` into their own errors.
 """
 from __future__ import annotations
 
@@ -13,10 +15,11 @@ import json
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from . import httpclient, redaction
 
+CREDENTIALS = ("auth_url", "user_id", "password", "project_id")
 REFRESH_MARGIN = 300.0   # log in again when less than this many seconds remain...
 UNKNOWN_LIFETIME = 300.0  # ...and trust a token without an expiry for this long
 
@@ -122,7 +125,14 @@ class KeystoneSession:
 
     def endpoint(self, service_type: str, interface: str = "public", region: str | None = None) -> str:
         """The catalog URL of ``service_type`` (in ``region``, default the session's region)."""
-        catalog = self._fresh()[1]
+        return self._endpoint_in(self._fresh()[1], service_type, interface, region)
+
+    def token_and_endpoint(self, service_type: str, interface: str = "public") -> tuple[str, str]:
+        """A token and the URL of ``service_type`` from the same login, for one request."""
+        token, catalog = self._fresh()
+        return token, self._endpoint_in(catalog, service_type, interface, None)
+
+    def _endpoint_in(self, catalog: Any, service_type: str, interface: str, region: str | None) -> str:
         region = region or self.region_name
         url = find_endpoint(catalog, service_type, interface, region)
         if url is None:
@@ -199,4 +209,55 @@ def _status_error(url: str, response: httpclient.Response) -> KeystoneError:
     else:
         why = response.text(200)
     return KeystoneError(f"keystone login at {url} refused ({status}): {why}",
-                         transient=status >= 500 or status in (408, 429), status=status)
+                         transient=httpclient.is_transient(status), status=status)
+
+
+def missing_credentials(values: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """The login keys (``<prefix>auth_url`` ...) that ``values`` leaves unset."""
+    return [prefix + key for key in CREDENTIALS if values.get(prefix + key) in (None, "")]
+
+
+def session_from(values: Mapping[str, Any], prefix: str = "", *, timeout: float,
+                 tls: httpclient.TLSOptions, cache: dict[tuple, KeystoneSession] | None = None
+                 ) -> KeystoneSession:
+    """A session for the credentials in ``values`` (keys ``<prefix>auth_url`` ... ``<prefix>region_name``).
+
+    A source section has bare keys, an item's inputs ``deploy_``-prefixed ones
+    (docs/protocol.md, "The inputs Heat adds"). With ``cache``, one session is
+    kept per user, project and region, so signals for the same stack share a
+    token. Check :func:`missing_credentials` first.
+    """
+    found = [str(values[prefix + key]) for key in CREDENTIALS]
+    region = str(values.get(prefix + "region_name") or "")
+    key = (*found, region)
+    session = cache.get(key) if cache is not None else None
+    if session is None:
+        session = KeystoneSession(*found, region or None, timeout=timeout, tls=tls)
+        if cache is not None:
+            cache[key] = session
+    return session
+
+
+def token_request(session: KeystoneSession, method: str, service_type: str, url_for: Callable[[str], str],
+                  *, headers: Mapping[str, str] | None = None, body: bytes | None = None
+                  ) -> httpclient.Response:
+    """Send ``method url_for(<service's public endpoint>)`` with the session's token, whatever the answer.
+
+    A 401 means the service no longer takes a token Keystone's expiry called
+    fresh (revoked, or the service's clock runs ahead): forget it, log in again
+    and send once more (docs/protocol.md, "Heat"). A second 401 is the caller's
+    to report. Raises :class:`KeystoneError` when no token or endpoint can be had
+    and ``httpclient.TransportError`` when the service gave no answer.
+    """
+    response = _send_with_token(session, method, service_type, url_for, headers, body)
+    if response.status == 401:
+        session.invalidate()
+        response = _send_with_token(session, method, service_type, url_for, headers, body)
+    return response
+
+
+def _send_with_token(session: KeystoneSession, method: str, service_type: str, url_for: Callable[[str], str],
+                     headers: Mapping[str, str] | None, body: bytes | None) -> httpclient.Response:
+    token, endpoint = session.token_and_endpoint(service_type)
+    return httpclient.request(method, url_for(endpoint), headers={**(headers or {}), "X-Auth-Token": token},
+                              body=body, timeout=session.timeout, tls=session.tls)

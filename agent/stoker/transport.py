@@ -16,25 +16,15 @@ from __future__ import annotations
 import configparser
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 from . import fsutil, redaction, statefile
 from .config import Settings
+from .sources import registry
 
 LOG = logging.getLogger("stoker.transport")
-REMOTE = ("cfn", "heat", "request", "zaqar")
-LOCAL = ("local", "heat_local")  # chosen only when their section is written out (key: path)
-DEFAULT_COLLECTORS = ("cfn", "heat", "request", "zaqar", "local")
-REQUIRED = {
-    "cfn": ("metadata_url", "access_key_id", "secret_access_key", "stack_name", "path"),
-    "heat": ("auth_url", "user_id", "password", "project_id", "stack_id", "resource_name"),
-    "request": ("metadata_url",),
-    "zaqar": ("auth_url", "user_id", "password", "project_id", "queue_id"),
-    "local": (),
-    "heat_local": (),
-}
 LEARNED_FILE = "transport.json"
 LEARNED_ORIGIN = "the last fetched metadata"
 
@@ -48,7 +38,6 @@ class Transport:
     origin: str
     polling_interval: float | None = None
     splay: float | None = None
-    collectors: tuple[str, ...] = field(default=DEFAULT_COLLECTORS)
 
     def describe(self) -> str:
         return f"{self.kind} (from {self.origin})"
@@ -58,23 +47,24 @@ def choose(collect: Mapping[str, Any], origin: str, cfn_metadata_server: Path | 
            ) -> Transport | None:
     """The first collector in Heat's list whose section is complete (null leftovers are skipped).
 
-    Heat lists ``local`` in every server's collectors without a section for it;
-    a local source is used only when a config file writes its section out.
+    Which kinds exist and which keys each needs is ``sources/registry.py``'s
+    table. Heat lists ``local`` in every server's collectors without a section
+    for it; a local source is used only when a config file writes its section
+    out, which is what a section (rather than a bare name) means here.
     """
     collectors = collect.get("collectors")
     if not isinstance(collectors, list) or not collectors:
-        collectors = list(DEFAULT_COLLECTORS)
+        collectors = list(registry.DEFAULT_COLLECTORS)
     for kind in collectors:
-        if not isinstance(kind, str):
-            continue
-        section = collect.get(kind)
-        if kind not in REMOTE + LOCAL or not isinstance(section, Mapping):
+        entry = registry.BY_KIND.get(kind) if isinstance(kind, str) else None
+        section = collect.get(kind) if entry is not None else None
+        if not isinstance(section, Mapping):
             continue
         section = _with_metadata_server(kind, dict(section), cfn_metadata_server)
-        if all(section.get(key) not in (None, "") for key in REQUIRED[kind]):
+        if all(section.get(key) not in (None, "") for key in entry.required):
             redaction.remember_secret_fields(section)
             return Transport(kind, section, origin, _number(collect.get("polling_interval")),
-                             _number(collect.get("splay")), tuple(str(c) for c in collectors))
+                             _number(collect.get("splay")))
     return None
 
 

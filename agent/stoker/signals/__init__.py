@@ -68,8 +68,3 @@ def send(transport: str, inputs: Mapping[str, Any], body: bytes, context: SendCo
         raise SignalError(f"unknown signal transport {transport!r}", transient=False)
     module = importlib.import_module(f"{__name__}.{name}")
     module.send(inputs, body, context)
-
-
-def classify(status: int) -> bool:
-    """Whether an HTTP status is worth retrying: 408, 429 and every 5xx."""
-    return status in (408, 429) or status >= 500

@@ -1,5 +1,10 @@
 """What every HTTP signal transport does with an answer: 2xx delivered, else a classified error.
 
+Whether a refusal is worth another try is ``httpclient.is_transient``, the
+agent's one rule (docs/protocol.md, "When Heat does not take it"); the token
+transports send through ``keystone.token_request``, which logs in again once
+on a 401.
+
 A transient refusal (408, 429, 5xx) carries the answer's ``Retry-After`` as
 ``SignalError.retry_after``, so that the retry lands when the endpoint said it
 would be back rather than whenever the backoff happens to fire.
@@ -7,10 +12,11 @@ would be back rather than whenever the backoff happens to fire.
 from __future__ import annotations
 
 import time
+from typing import Any, Callable, Mapping
 
 from .. import httpclient
 from ..redaction import redact_url
-from . import SignalError, classify
+from . import SignalError
 
 MAX_RETRY_AFTER = 3600.0
 """The longest wait a Retry-After may impose: a typo or a hostile proxy must not park a signal for days."""
@@ -26,11 +32,38 @@ def deliver(method: str, url: str, body: bytes, headers: dict[str, str], context
                                       timeout=context.timeout, tls=context.tls)
     except httpclient.TransportError as err:
         raise SignalError(str(err), transient=err.transient) from None
+    return judge(method, response)
+
+
+def deliver_with_token(method: str, inputs: Mapping[str, Any], service: str, url_for: Callable[[str], str],
+                       body: bytes, headers: dict[str, str], context) -> httpclient.Response:
+    """:func:`deliver` to ``url_for(<service's endpoint>)`` with a token for the item's stack user.
+
+    The session is kept in ``context.sessions`` so signals of one stack share a
+    login; a service's 401 makes ``keystone.token_request`` log in again once.
+    """
+    from .. import keystone  # only the token transports load Keystone
+    missing = keystone.missing_credentials(inputs, "deploy_")
+    if missing:
+        raise SignalError(f"signal needs the inputs {', '.join(missing)}", transient=False)
+    session = keystone.session_from(inputs, "deploy_", timeout=context.timeout, tls=context.tls,
+                                    cache=context.sessions)
+    try:
+        response = keystone.token_request(session, method, service, url_for, headers=headers, body=body)
+    except keystone.KeystoneError as err:
+        raise SignalError(f"keystone: {err}", transient=err.transient, status=err.status) from None
+    except httpclient.TransportError as err:
+        raise SignalError(str(err), transient=err.transient) from None
+    return judge(method, response)
+
+
+def judge(method: str, response: httpclient.Response) -> httpclient.Response:
+    """The answer when it is 2xx, else a :class:`SignalError` that says whether to try again and when."""
     if 200 <= response.status < 300:
         return response
-    transient = classify(response.status)
+    transient = httpclient.is_transient(response.status)
     wait = retry_after(response.header("Retry-After")) if transient else None
-    raise SignalError(f"{method} {redact_url(url)} answered {response.status}: {response.text(300)}",
+    raise SignalError(f"{method} {redact_url(response.url)} answered {response.status}: {response.text(300)}",
                       transient=transient, status=response.status, retry_after=wait)
 
 

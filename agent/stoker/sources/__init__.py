@@ -6,8 +6,9 @@ metadata document as JSON bytes, or ``None`` when it knows the document is
 unchanged (a 304, unchanged local files). Deciding whether *new bytes* mean a
 new document is the caller's job (it hashes them), so sources stay simple.
 Everything that goes wrong is a :class:`SourceError` with a redacted message
-and a ``transient`` flag; the modules are imported lazily so that a process
-that never polls a transport never loads it.
+and a ``transient`` flag. Which transports exist is ``registry.py``'s table;
+a module is imported only when its source is built, so a process that never
+polls a transport never loads it.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol
 
 from .. import httpclient, redaction
+from . import registry
 
 MAX_BODY = httpclient.DEFAULT_MAX_BODY
 
@@ -37,35 +39,16 @@ class SourceError(Exception):
 
 
 class Source(Protocol):
+    """What every source class declares (matching its line in ``registry.py``) and does."""
+
     kind: str
+    required: tuple[str, ...]
+    local: bool
 
     def fetch(self, validators: dict[str, str]) -> Fetched: ...
 
 
-def _load(kind: str) -> Callable[..., Source] | None:
-    """The class for ``kind``, importing only its module."""
-    if kind == "cfn":
-        from .cfn import CfnSource
-        return CfnSource
-    if kind == "heat":
-        from .heat import HeatSource
-        return HeatSource
-    if kind in ("request", "tempurl"):
-        from .tempurl import TempURLSource
-        return TempURLSource
-    if kind == "local":
-        from .local import LocalSource
-        return LocalSource
-    if kind == "heat_local":
-        from .local import HeatLocalSource
-        return HeatLocalSource
-    if kind == "zaqar":
-        from .zaqar import ZaqarSource
-        return ZaqarSource
-    return None
-
-
-KINDS = ("cfn", "heat", "request", "tempurl", "zaqar", "local", "heat_local")
+KINDS = registry.KINDS
 
 
 def make_source(kind: str, settings: Mapping[str, Any] | None, *, timeout: float,
@@ -75,7 +58,7 @@ def make_source(kind: str, settings: Mapping[str, Any] | None, *, timeout: float
     A section's own ``timeout`` and ``ca_certificate`` (upstream's ``[cfn]`` keys)
     win over the agent-wide values.
     """
-    factory = _load(kind)
+    factory = registry.load(kind)
     if factory is None:
         raise SourceError(f"unknown metadata source {kind!r} (known: {', '.join(KINDS)})", transient=False)
     if settings is not None and not isinstance(settings, Mapping):
@@ -96,7 +79,7 @@ def _timeout(settings: Mapping[str, Any], default: float) -> float:
 def _tls(settings: Mapping[str, Any], tls: httpclient.TLSOptions) -> httpclient.TLSOptions:
     ca_file = settings.get("ca_certificate")
     if isinstance(ca_file, str) and ca_file.strip():
-        return httpclient.TLSOptions(ca_file=ca_file.strip(), insecure=tls.insecure)
+        return httpclient.TLSOptions(ca_file=ca_file.strip())
     return tls
 
 
@@ -123,16 +106,30 @@ def http_get(kind: str, url: str, *, headers: Mapping[str, str] | None = None,
         raise SourceError(f"{kind}: {err}", transient=err.transient) from None
 
 
-def is_transient_status(status: int) -> bool:
-    """Server trouble and throttling may pass; other refusals will not fix themselves."""
-    return status >= 500 or status in (408, 429)
-
-
 def status_error(kind: str, what: str, response: httpclient.Response, why: str = "") -> SourceError:
     """An error for an unexpected HTTP status, with the reason and a short redacted body."""
     detail = why or response.text(300).strip()
     return SourceError(f"{kind}: {what} answered HTTP {response.status}" + (f": {detail}" if detail else ""),
-                       transient=is_transient_status(response.status))
+                       transient=httpclient.is_transient(response.status))
+
+
+def token_get(kind: str, session: Any, service: str, url_for: Callable[[str], str], *,
+              headers: Mapping[str, str] | None = None) -> httpclient.Response:
+    """GET ``url_for(<service's endpoint>)`` through ``keystone.token_request`` (one re-login on 401);
+    a failed login or a missing answer becomes a SourceError."""
+    from .. import keystone  # only the token-based sources load Keystone
+    try:
+        return keystone.token_request(session, "GET", service, url_for,
+                                      headers={"Accept": "application/json", **(headers or {})})
+    except (keystone.KeystoneError, httpclient.TransportError) as err:
+        raise SourceError(f"{kind}: {err}", transient=err.transient) from None
+
+
+def token_status_error(kind: str, what: str, response: httpclient.Response, *,
+                       forbidden: str, missing: str) -> SourceError:
+    """:func:`status_error` for a Keystone-authenticated API, saying what 401/403/404 mean there."""
+    reasons = {401: "token refused even after a fresh login", 403: forbidden, 404: missing}
+    return status_error(kind, what, response, reasons.get(response.status, ""))
 
 
 def json_object(kind: str, text: bytes | str, what: str) -> dict[str, Any]:

@@ -24,10 +24,11 @@ class CfnSource:
     """Signed DescribeStackResource requests for one stack resource."""
 
     kind = KIND
+    required = ("metadata_url", "access_key_id", "secret_access_key", "stack_name", "path")
+    local = False
 
     def __init__(self, settings: Mapping[str, Any], *, timeout: float, tls: httpclient.TLSOptions) -> None:
-        found = require(KIND, settings, "metadata_url", "access_key_id", "secret_access_key",
-                        "stack_name", "path")
+        found = require(KIND, settings, *self.required)
         redaction.remember(found["secret_access_key"])
         self.url = _with_slash(found["metadata_url"])
         self.access_key_id = found["access_key_id"]

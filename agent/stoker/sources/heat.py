@@ -4,9 +4,8 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any, Mapping
 
-from .. import httpclient
-from . import Fetched, SourceError, encode, json_object
-from .keystone_api import keystone_status_error, open_session, token_get
+from .. import httpclient, keystone
+from . import Fetched, SourceError, encode, json_object, require, token_get, token_status_error
 
 KIND = "heat"
 
@@ -15,15 +14,17 @@ class HeatSource:
     """GET .../stacks/<name>/<id>/resources/<resource>/metadata, reusing one token across polls."""
 
     kind = KIND
+    required = (*keystone.CREDENTIALS, "stack_id", "resource_name")
+    local = False
 
     def __init__(self, settings: Mapping[str, Any], *, timeout: float, tls: httpclient.TLSOptions) -> None:
-        found, self.session = open_session(KIND, settings, "stack_id", "resource_name", timeout=timeout, tls=tls)
+        found = require(KIND, settings, *self.required)
+        self.session = keystone.session_from(settings, timeout=timeout, tls=tls)
         self.stack_id, self.resource_name = found["stack_id"], found["resource_name"]
-        self.timeout, self.tls = timeout, tls
 
     def fetch(self, validators: dict[str, str]) -> Fetched:
-        """The metadata; a 401 means the token died early, so log in again and try once more."""
-        response = token_get(KIND, self.session, "orchestration", self._url, timeout=self.timeout, tls=self.tls)
+        """The metadata, with one fresh login when Heat refuses the token (``keystone.token_request``)."""
+        response = token_get(KIND, self.session, "orchestration", self._url)
         if response.status != 200:
             raise self._error(response)
         return Fetched(encode(self._metadata(response.body)), {})
@@ -46,6 +47,6 @@ class HeatSource:
         return metadata
 
     def _error(self, response: httpclient.Response) -> SourceError:
-        return keystone_status_error(KIND, f"heat resource {self.stack_id}/{self.resource_name}", response,
-                                     forbidden="the stack user may not read this resource",
-                                     missing="unknown stack or resource")
+        return token_status_error(KIND, f"heat resource {self.stack_id}/{self.resource_name}", response,
+                                  forbidden="the stack user may not read this resource",
+                                  missing="unknown stack or resource")

@@ -76,6 +76,8 @@ class _FileSource:
     """The shared part: list the files, skip the read when nothing changed, merge in order."""
 
     kind = ""
+    required: tuple[str, ...] = ()  # every key has a default
+    local = True  # polled only when a config file writes the section out (docs/protocol.md, "Where to poll")
     owner_check = True
 
     def __init__(self, paths: list[Path]) -> None:

@@ -22,9 +22,11 @@ class TempURLSource:
     """Conditional GETs of one Swift TempURL."""
 
     kind = KIND
+    required = ("metadata_url",)
+    local = False
 
     def __init__(self, settings: Mapping[str, Any], *, timeout: float, tls: httpclient.TLSOptions) -> None:
-        self.url = require(KIND, settings, "metadata_url")["metadata_url"].strip()
+        self.url = require(KIND, settings, *self.required)["metadata_url"].strip()
         for name, value in urllib.parse.parse_qsl(urllib.parse.urlsplit(self.url).query):
             if name == "temp_url_sig":
                 redaction.remember(value)

@@ -15,9 +15,8 @@ import urllib.parse
 import uuid
 from typing import Any, Mapping
 
-from .. import httpclient
-from . import Fetched, SourceError, encode, json_object
-from .keystone_api import keystone_status_error, open_session, token_get
+from .. import httpclient, keystone
+from . import Fetched, SourceError, encode, json_object, require, token_get, token_status_error
 
 KIND = "zaqar"
 PAGE_LIMIT = 20   # Zaqar's largest page (max_messages_per_page)
@@ -29,11 +28,13 @@ class ZaqarSource:
     """Non-destructive listings of one Zaqar queue, from the last marker seen, with one reused token."""
 
     kind = KIND
+    required = (*keystone.CREDENTIALS, "queue_id")
+    local = False
 
     def __init__(self, settings: Mapping[str, Any], *, timeout: float, tls: httpclient.TLSOptions) -> None:
-        found, self.session = open_session(KIND, settings, "queue_id", timeout=timeout, tls=tls)
+        found = require(KIND, settings, *self.required)
+        self.session = keystone.session_from(settings, timeout=timeout, tls=tls)
         self.queue_id, self.project_id = found["queue_id"], found["project_id"]
-        self.timeout, self.tls = timeout, tls
         self.client_id = str(uuid.uuid4())  # Zaqar requires one; stable so its logs show one reader
         self.marker: str | None = None  # where the last complete read ended
 
@@ -61,7 +62,7 @@ class ZaqarSource:
         """One page of messages after ``marker`` and the marker of its ``next`` link."""
         headers = {"Client-ID": self.client_id, "X-Project-Id": self.project_id}
         response = token_get(KIND, self.session, "messaging", lambda endpoint: self._url(endpoint, marker),
-                             headers=headers, timeout=self.timeout, tls=self.tls)
+                             headers=headers)
         if response.status == 204:  # older Zaqar APIs answer an empty listing this way
             return [], None
         if response.status != 200:
@@ -82,9 +83,9 @@ class ZaqarSource:
         return f"{endpoint.rstrip('/')}/v2/queues/{queue}/messages?{urllib.parse.urlencode(query)}"
 
     def _error(self, response: httpclient.Response) -> SourceError:
-        return keystone_status_error(KIND, f"zaqar queue {self.queue_id}", response,
-                                     forbidden="the stack user may not read this queue",
-                                     missing="no such queue")
+        return token_status_error(KIND, f"zaqar queue {self.queue_id}", response,
+                                  forbidden="the stack user may not read this queue",
+                                  missing="no such queue")
 
 
 def next_marker(links: Any) -> str | None:
