@@ -16,7 +16,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.11",
     package_dir={"stoker": "agent/stoker", "stoker.hooks": "hooks"},
-    packages=["stoker", "stoker.sources", "stoker.signals", "stoker.hooks"],
+    packages=["stoker", "stoker.cli", "stoker.sources", "stoker.signals", "stoker.hooks"],
     package_data={"stoker.hooks": ["*"], "stoker": ["data/*"]},
     install_requires=[],
     extras_require={"jinja2": ["Jinja2>=3"]},

@@ -20,7 +20,7 @@ from typing import Callable, Mapping
 from .upstream import DaemonSide, InstallError, _run
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCES = ("setup.py", "README.md", "agent", "hooks")
+SOURCES = ("pyproject.toml", "setup.py", "README.md", "agent", "hooks")
 
 
 @dataclass

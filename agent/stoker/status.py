@@ -1,17 +1,8 @@
 """What happened on this machine, for people and scripts (``stoker status``, command summaries).
 
 Built from the journal only, and redacted: nothing here may show a password,
-token or signed URL. The exit codes are part of the interface:
-
-====  =================================================================
-0     every deployment succeeded and every signal owed was delivered
-1     at least one deployment failed, or a state file is damaged
-2     bad input: unreadable metadata, bad options or config
-3     signals still waiting to be delivered (or a hook still running)
-4     a signal was refused for good or given up on: Heat will not hear
-====  =================================================================
-
-When several apply, the lowest non-zero code in the order 2, 1, 4, 3 wins.
+token or signed URL. :func:`exit_code` sums records up with the codes of
+:mod:`stoker.exitcodes`, the one table of the command's exit codes.
 """
 from __future__ import annotations
 
@@ -20,14 +11,14 @@ import json
 from dataclasses import asdict
 from typing import Iterable
 
+from .exitcodes import FAILED, OK, PENDING, UNDELIVERABLE
 from .journal import FINISHED, SIGNAL_FAILED, SIGNAL_PENDING, Journal, Record
 from .redaction import redact, redact_value
 
-OK, FAILED, BAD_INPUT, PENDING, UNDELIVERABLE = 0, 1, 2, 3, 4
-
 
 def exit_code(records: Iterable[Record], damage: Iterable[dict] = ()) -> int:
-    """The exit code that sums up these records (see the module docstring).
+    """The exit code that sums up these records: of 1 to 4 in :mod:`stoker.exitcodes`, the first
+    that applies in the order 1, 4, 3 (2 is decided before there are records).
 
     A damaged state file the agent has not dealt with yet counts as a failure;
     once quarantined, the failure it caused is in the records.

@@ -1,0 +1,93 @@
+"""The ``stoker`` command: parse arguments, load settings, hand over to one command module.
+
+Commands (their names, options, output and exit codes are an interface that
+docs and images rely on: README.md, "Commands"), one module each:
+
+* ``apply FILE|-`` (``apply.py``): treat a metadata document as freshly fetched, run what is new,
+  deliver signals.
+* ``status [--json]`` (``status.py``): every known deployment and where its signal stands.
+* ``rerun ID`` (``rerun.py``): forget one deployment on purpose, so that it runs again when next seen.
+* ``run [--once]`` (``run.py``): the daemon: poll the metadata source and apply what is new.
+* ``dispatch`` (``dispatch.py``): the classic chain's dispatcher (os-refresh-config's
+  ``55-heat-config``).
+
+Each command module has ``register(commands, common)``, which adds its
+sub-parser, and ``command(args, settings) -> int``. The exit codes are the
+table in :mod:`stoker.exitcodes`. Nothing else in the agent imports this
+package: the commands call the agent's pieces, never the other way round.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .. import __version__, config, logs
+from ..exitcodes import BAD_INPUT, BUSY, OK
+from ..journal import AgentBusy
+from . import apply, dispatch, rerun, run, status
+
+LOG = logging.getLogger("stoker.cli")
+COMMANDS = (apply, status, rerun, run, dispatch)  # in the order ``stoker --help`` lists them
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser; the global options are repeated on each command (``parents``)."""
+    common = _common_options()
+    parser = argparse.ArgumentParser(prog="stoker", parents=[common],
+                                     description="Software-configuration agent for OpenStack Heat servers.")
+    parser.add_argument("--version", action="version", version=f"stoker {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        module.register(commands, common)
+    return parser
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """The global options, accepted before or after the command name.
+
+    ``SUPPRESS`` keeps an option given before the command from being reset by
+    the command's own default.
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                        help="config file (default $STOKER_CONFIG or /etc/stoker/stoker.conf)")
+    common.add_argument("--state-dir", metavar="DIR", type=Path, default=argparse.SUPPRESS,
+                        help="where the journal lives (default /var/lib/stoker)")
+    common.add_argument("--log-level", choices=sorted(logs.LEVELS), default=argparse.SUPPRESS)
+    return common
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The console script's entry point (``stoker = stoker.cli:main``); answers the exit code."""
+    _printable_output()
+    args = build_parser().parse_args(argv)
+    args.load_settings = lambda: config.load(
+        getattr(args, "config", None),
+        overrides={"state_dir": getattr(args, "state_dir", None),
+                   "log_level": getattr(args, "log_level", None),
+                   "signal_wait": getattr(args, "signal_wait", None)})
+    try:
+        settings = args.load_settings()
+    except config.ConfigError as err:
+        logs.setup()
+        LOG.error("%s", err)
+        return BAD_INPUT
+    logs.setup(settings.log_level, with_time=sys.stderr.isatty())
+    try:
+        return args.func(args, settings)
+    except AgentBusy as err:
+        LOG.error("%s", err)
+        return BUSY
+    except BrokenPipeError:  # e.g. "stoker status | head": the reader left, nothing to report
+        return OK
+
+
+def _printable_output() -> None:
+    """Whatever a document held (lone surrogates, any script), printing it must not fail."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")

@@ -1,0 +1,181 @@
+"""The poller: fetch the metadata, notice change, follow Heat's transport settings, deploy.
+
+One cycle is what upstream spreads over os-collect-config and
+os-refresh-config: poll, compare with the last document, and hand what changed
+to the deployer, with nothing but a function call between "the metadata
+changed" and "the hook starts" (docs/architecture.md, "The data path").
+
+The interval adapts: right after a change or a delivered signal the agent
+polls again within a second (Heat often publishes the next deployment as soon
+as it gets a signal), then backs off, doubling, to the configured
+``polling_interval``. A failing source backs off the same way and logs only
+when its error changes, so an outage does not flood the journal.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from . import transport
+from .config import Settings
+from .digest import sha256_hex
+from .journal import Record
+from .metadata import Document, MetadataError, load_document, parse_document
+from .session import AgentSession, tls_options
+
+LOG = logging.getLogger("stoker.poller")
+
+
+class Poller:
+    """Fetches the metadata, notices change, follows Heat's transport settings, deploys."""
+
+    def __init__(self, settings: Settings, session: AgentSession) -> None:
+        self.settings = settings
+        self.session = session
+        self.transport: transport.Transport | None = None
+        self._persisted = False  # whether the state dir holds the transport in use
+        self._load_transport()
+        self._source: Any = None
+        self._validators: dict[str, str] = {}
+        self._digest: str | None = None
+        self._quiet_polls = 0
+        self._failures = 0
+        self._last_error = ""
+        self.records: list[Record] = []
+        self.wakeup = threading.Event()
+
+    # ------------------------------------------------------------ one cycle
+
+    def bootstrap(self) -> None:
+        """At first boot, run what cfn-init-data already holds (the journal skips what ran)."""
+        if transport.learned(self.settings) is not None:
+            return
+        document = transport.bootstrap_document(self.settings)
+        if document is not None:
+            self._deploy(parse_document(document))
+
+    def cycle(self) -> bool:
+        """Poll once and deploy what is new; False when the metadata could not be had."""
+        self._housekeeping()
+        if self.transport is None:
+            self._load_transport()
+            if self.transport is None:
+                return self._failed("no metadata source is configured: no transport in the state, the "
+                                    f"config file, {self.settings.os_collect_config} or "
+                                    f"{self.settings.cfn_init_data}")
+        try:
+            content = self._fetch()
+        except Exception as err:  # noqa: BLE001 - a source error must never stop the agent
+            return self._failed(f"polling {self.transport.describe()} failed: {err}")
+        self._recovered()
+        if content is None:
+            self._quiet_polls += 1
+            return True
+        try:
+            document = load_document(content)
+        except MetadataError as err:
+            return self._failed(f"metadata from {self.transport.kind}: {err}")
+        self._quiet_polls = 0
+        self._follow(document)
+        self._deploy(document)
+        return True
+
+    def _housekeeping(self) -> None:
+        """Before each poll: save what a full disk kept in memory, take ``stoker rerun`` requests.
+
+        A rerun request makes this poll fetch unconditionally and deploy even
+        when the metadata did not change, so it takes effect now, not at the
+        next change or restart.
+        """
+        journal = self.session.journal
+        if journal.has_unsaved():
+            self.session.deployer.flush()
+        if journal.apply_rerun_requests():
+            self._validators, self._digest = {}, None
+
+    def _fetch(self) -> bytes | None:
+        """New content, or None when the document is unchanged (304 or same bytes)."""
+        from .sources import make_source  # sources are only needed by the polling commands
+
+        if self._source is None:
+            assert self.transport is not None
+            self._source = make_source(self.transport.kind, self.transport.settings,
+                                       timeout=self.settings.timeout, tls=tls_options(self.settings))
+            self._validators, self._digest = {}, None
+        fetched = self._source.fetch(self._validators)
+        self._validators = dict(fetched.validators)
+        if fetched.content is None:
+            return None
+        digest = sha256_hex(fetched.content)
+        if digest == self._digest:
+            return None
+        self._digest = digest
+        return fetched.content
+
+    def _deploy(self, document: Document) -> None:
+        records = self.session.deployer.deploy(document)
+        self.records.extend(records)
+
+    def _follow(self, document: Document) -> None:
+        """When Heat rewrote the os-collect-config key, persist it and switch to it."""
+        collect = document.collect_settings
+        if not collect:
+            return
+        found = transport.choose(collect, "the fetched metadata", self.settings.cfn_metadata_server)
+        if found is None:
+            LOG.warning("the fetched metadata names no usable transport; still polling %s",
+                        self.transport.describe() if self.transport else "nothing")
+            return
+        changed = self.transport is None or (found.kind, dict(found.settings)) != \
+            (self.transport.kind, dict(self.transport.settings))
+        if changed and self.transport is not None:
+            LOG.info("metadata transport changed: now polling %s", found.kind)
+        if changed or not self._persisted:
+            # Persisted at the first answer too, not only on a change: a reboot must not
+            # depend on cfn-init-data still being there and whole (cloud-init writes it
+            # without syncing, and a power cut soon after first boot leaves it empty).
+            self._persisted = transport.remember(self.settings, collect)
+        if changed:
+            self._source = None
+        self.transport = found
+
+    def _failed(self, message: str) -> bool:
+        self._failures += 1
+        if message != self._last_error:
+            LOG.error("%s", message)
+        elif self._failures % 20 == 0:
+            LOG.error("%s (still failing after %d polls)", message, self._failures)
+        self._last_error = message
+        return False
+
+    def _recovered(self) -> None:
+        if self._failures:
+            LOG.info("metadata source answering again after %d failed polls", self._failures)
+        self._failures, self._last_error = 0, ""
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Use new settings from the next poll on (SIGHUP)."""
+        self.settings = settings
+        self._load_transport()
+        self._source = None
+
+    def _load_transport(self) -> None:
+        """Start from the transport the settings and files name (see transport.initial)."""
+        self.transport = transport.initial(self.settings)
+        self._persisted = self.transport is not None and self.transport.origin == transport.LEARNED_ORIGIN
+
+    # ------------------------------------------------------------ timing
+
+    def interval(self) -> float:
+        """Seconds until the next poll: quick after activity, doubling up to the polling interval."""
+        ceiling = self.settings.polling_interval
+        if self.transport is not None and self.transport.polling_interval:
+            ceiling = self.transport.polling_interval
+        steps = self._failures or self._quiet_polls
+        return min(ceiling, self.settings.min_polling_interval * (2 ** min(steps, 20)))
+
+    def hurry(self, _record: Record | None = None) -> None:
+        """Poll again soon: a signal was delivered, so Heat may publish the next deployment."""
+        self._quiet_polls = 0
+        self.wakeup.set()
