@@ -15,9 +15,10 @@ moved to ``<state>/quarantine/`` and listed by ``status --json`` under
 ``quarantined``; a damaged journal record must reach Heat as a failure of
 its deployment; a damaged transport.json must fall back to the config file.
 
-The scenario code lives in ``bench/faults.py`` (shared with ``python -m bench
-faults``); the expectations of each case are written out in its ``_judge_*``
-functions and summed up in each failure message.
+The scenario code lives in ``bench/faults/damage.py`` (shared with ``python -m
+bench faults``); the expectations of each case are written out in the
+``_judge_*`` functions of ``bench/faults/damage_judges.py`` and summed up in
+each failure message.
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ disk is full, the daemon must keep running (same process throughout), and
 once the filler is removed the next deployment must succeed, without the
 first being run again. Needs root (to mount the tmpfs); skipped otherwise.
 
-The scenario code lives in ``bench/faults.py`` (``full_disk``), shared with
+The scenario code lives in ``bench/faults/disk.py`` (``full_disk``), shared with
 ``python -m bench faults``.
 """
 from __future__ import annotations

@@ -9,7 +9,7 @@ restart, a hook that finished is reported with its real result, one still
 running is waited for, and one that never started runs normally. Only a hook
 that was really cut off is "interrupted"; here none ever is.
 
-The random loop lives in ``bench/faults.py`` (``sigkill_loop``), shared with
+The random loop lives in ``bench/faults/sigkill.py`` (``sigkill_loop``), shared with
 ``python -m bench faults``; set ``STOKER_FAULTS_SEED`` to replay a run.
 """
 from __future__ import annotations
