@@ -79,6 +79,12 @@ def component_item(ident: str, configs: Any, action: str = "CREATE", **kwargs: A
     return item(ident, {"configs": configs}, group="component", action=action, **kwargs)
 
 
+def doc_item(ident, group="script", action="CREATE", config="", **extra):
+    """A bare item with only what parsing and planning look at (no Heat inputs but the action)."""
+    return {"id": ident, "name": ident, "group": group, "config": config,
+            "inputs": [{"name": "deploy_action", "value": action}], **extra}
+
+
 def document(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """A whole metadata document holding ``items``."""
     return {"os-collect-config": {"collectors": ["local"]}, "deployments": list(items),

@@ -6,8 +6,12 @@ import hashlib
 import hmac
 import urllib.parse
 
+import pytest
+
 from stoker import awssig
 from tests.loopback import signing
+
+pytestmark = pytest.mark.unit
 
 PARAMS = {"Action": "DescribeStackResource", "StackName": "my stack~x", "LogicalResourceId": "server"}
 # Computed outside Python: printf '<the string below>' | openssl dgst -sha256 -hmac 'secret/key+1' -binary | base64

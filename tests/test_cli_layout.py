@@ -4,8 +4,12 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from stoker import cli, exitcodes
 from tests.agent_helpers import REPO
+
+pytestmark = pytest.mark.unit
 
 AGENT_MODULES = ("stoker.daemon", "stoker.poller", "stoker.session", "stoker.status", "stoker.deployer")
 

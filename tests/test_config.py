@@ -3,6 +3,8 @@ import pytest
 
 from stoker import config
 
+pytestmark = pytest.mark.unit
+
 
 def write(tmp_path, text):
     path = tmp_path / "stoker.conf"

@@ -18,6 +18,7 @@ import pytest
 from tests.agent_helpers import (Agent, component_item, item, process_alive, script_item,
                                  wait_for)
 
+pytestmark = pytest.mark.contract
 
 
 @pytest.fixture

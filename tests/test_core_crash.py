@@ -18,6 +18,8 @@ import pytest
 
 from tests.agent_helpers import Agent, kill_quietly, process_alive, script_item, wait_for
 
+pytestmark = pytest.mark.contract
+
 INTERRUPTED = "interrupted: the agent stopped while the hook was running"
 
 

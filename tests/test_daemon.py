@@ -8,7 +8,11 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+import pytest
+
 from tests.agent_helpers import Agent, document, script_item, wait_for
+
+pytestmark = pytest.mark.contract
 
 
 def daemon_config(agent: Agent, data_dir: Path, **extra: object) -> Path:

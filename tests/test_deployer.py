@@ -1,14 +1,18 @@
-"""The deployer: recovery tells the truth, a full disk fails a deployment, one bug stops one deployment."""
+"""The deployer: recovery tells the truth, a full disk fails a deployment, one bug stops one deployment;
+per-item timeouts and the failure reason a record keeps."""
 import json
+from types import SimpleNamespace
 
 import pytest
 
-from stoker import fsutil
+from stoker import fsutil, payload
 from stoker.config import Settings
-from stoker.deployer import INTERRUPTED, Deployer
+from stoker.deployer import INTERRUPTED, Deployer, failure_reason
 from stoker.journal import Journal
 from stoker.metadata import load_document, parse_item
 from stoker.signals.outbox import Outbox
+
+pytestmark = pytest.mark.unit
 
 OK_HOOK = "#!/bin/sh\ncat >/dev/null\necho '{\"deploy_stdout\": \"ran\", \"deploy_status_code\": 0}'\n"
 
@@ -106,3 +110,20 @@ def test_a_bug_in_one_deployment_fails_it_and_the_next_one_still_runs(world, mon
     first, second = deployer.deploy(document("d1", "d2"))
     assert first.ok is False and "RuntimeError: boom" in first.reason
     assert second.ok is True
+
+
+@pytest.mark.parametrize("options, expected", [
+    (None, 3600.0), ({}, 3600.0), ({"timeout": 5}, 5.0), ({"timeout": 0.5}, 0.5), ({"timeout": 0}, 3600.0),
+    ({"timeout": -1}, 3600.0), ({"timeout": "5"}, 3600.0), ({"timeout": True}, 3600.0),
+])
+def test_timeout_for_uses_a_positive_numeric_options_timeout_else_the_agents(options, expected):
+    fake = SimpleNamespace(settings=SimpleNamespace(hook_timeout=3600.0))
+    assert Deployer.timeout_for(fake, parse_item({"id": "x", "options": options})) == expected
+
+
+def test_failure_reason_prefers_the_last_stoker_line():
+    assert failure_reason(payload.failure("first")) == "first"
+    assert failure_reason(payload.make("", "tool said\nstoker: the real reason\nmore\n", 2)) == "the real reason"
+    assert failure_reason(payload.make("", "plain", 9)) == "exit status 9: plain"
+    assert failure_reason(payload.make("", "", 9)) == "exit status 9"
+    assert failure_reason(payload.make()) == "an error output was set"

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.hookrunner import FAKES, make_item, mode_of, read_record, run_hook
+from tests.fakes.hookrunner import (assert_fails_saying, make_item, mode_of, recorder_env, run_hook, run_recorded,
+                                    working_env)
+
+pytestmark = pytest.mark.contract
 
 needs_ansible = pytest.mark.skipif(shutil.which("ansible-playbook") is None,
                                    reason="ansible-core is not installed (tests/setup.d/10-apt installs it)")
@@ -33,15 +36,15 @@ def dirs(tmp_path: Path) -> dict[str, Path]:
 
 
 def ansible_env(dirs: dict[str, Path], **extra: str) -> dict[str, str]:
-    return {"HEAT_ANSIBLE_WORKING": str(dirs["working"]), "HEAT_ANSIBLE_OUTPUTS": str(dirs["outputs"]),
+    """The hook's directories under ``dirs``, and ansible's own temporary files beside them."""
+    return {**working_env("HEAT_ANSIBLE", dirs["working"], dirs["outputs"]),
             "ANSIBLE_LOCAL_TEMP": str(dirs["working"].parent / "ansible-tmp"), **extra}
 
 
 def recorded_run(dirs: dict[str, Path], item: dict) -> tuple[dict, dict]:
+    """Run the hook with the recorder as ansible-playbook; its payload and the recorded call."""
     record = dirs["working"].parent / "record.json"
-    env = ansible_env(dirs, HEAT_ANSIBLE_CMD=str(FAKES / "recorder"), FAKE_RECORD=str(record))
-    payload = run_hook("ansible", item, env)
-    return payload, read_record(record)
+    return run_recorded("ansible", item, ansible_env(dirs, **recorder_env("HEAT_ANSIBLE", record)), record)
 
 
 @needs_ansible
@@ -110,12 +113,10 @@ def test_rerun_replaces_the_playbook_instead_of_appending(dirs):
 
 def test_empty_playbook_is_a_clear_failure(dirs):
     payload = run_hook("ansible", make_item("ansible", ""), ansible_env(dirs))
-    assert payload["deploy_status_code"] == 1
-    assert "needs a playbook" in payload["deploy_stderr"]
+    assert_fails_saying(payload, "needs a playbook")
 
 
 def test_missing_ansible_is_a_failure_that_says_so(dirs):
     env = ansible_env(dirs, HEAT_ANSIBLE_CMD="/nonexistent/ansible-playbook")
     payload = run_hook("ansible", make_item("ansible", PLAYBOOK), env)
-    assert payload["deploy_status_code"] == 127
-    assert "ansible-playbook: command not found" in payload["deploy_stderr"]
+    assert_fails_saying(payload, "ansible-playbook: command not found", code=127)

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.hookrunner import FAKES, make_item, mode_of, read_record, run_hook
+from tests.fakes.hookrunner import FAKES, assert_fails_saying, make_item, mode_of, run_hook, run_recorded, working_env
+
+pytestmark = pytest.mark.contract
 
 RUN_LIST = '["recipe[apache]", "role[web]"]'
 
@@ -19,13 +21,14 @@ def dirs(tmp_path: Path) -> dict[str, Path]:
 
 
 def chef_env(dirs: dict[str, Path], **extra: str) -> dict[str, str]:
-    return {"HEAT_CHEF_WORKING": str(dirs["working"]), "HEAT_CHEF_OUTPUTS": str(dirs["outputs"]),
+    """The hook's directories under ``dirs`` and the fake chef-solo, recording into ``dirs["record"]``."""
+    return {**working_env("HEAT_CHEF", dirs["working"], dirs["outputs"]),
             "HEAT_CHEF_CMD": str(FAKES / "chef-solo"), "FAKE_CHEF_RECORD": str(dirs["record"]), **extra}
 
 
 def run_chef(dirs: dict[str, Path], item: dict, hook: str = "chef", **extra: str) -> tuple[dict, dict]:
-    payload = run_hook(hook, item, chef_env(dirs, **extra))
-    return payload, read_record(dirs["record"])
+    """Run the hook against the fake chef-solo; its payload and the recorded call."""
+    return run_recorded(hook, item, chef_env(dirs, **extra), dirs["record"])
 
 
 def git(*args: str, cwd: Path) -> None:
@@ -93,8 +96,7 @@ def test_chef_failure_is_a_failure_with_its_exit_code(dirs):
 @pytest.mark.parametrize("config", ['"recipe[apache]"', '{"run_list": []}', "not json", '["ok", 3]', ""])
 def test_config_that_is_not_a_run_list_is_refused_before_chef_runs(dirs, config):
     payload = run_hook("chef", make_item("chef", config), chef_env(dirs))
-    assert payload["deploy_status_code"] == 1
-    assert "chef config must be a JSON run list" in payload["deploy_stderr"]
+    assert_fails_saying(payload, "chef config must be a JSON run list")
     assert not dirs["record"].exists()
 
 
@@ -149,5 +151,4 @@ def test_kitchen_that_cannot_be_cloned_is_a_failure_that_says_so(dirs, tmp_path)
 def test_missing_chef_solo_is_a_failure_that_says_so(dirs):
     env = chef_env(dirs, HEAT_CHEF_CMD="/nonexistent/chef-solo")
     payload = run_hook("chef", make_item("chef", RUN_LIST), env)
-    assert payload["deploy_status_code"] == 127
-    assert "chef-solo: command not found" in payload["deploy_stderr"]
+    assert_fails_saying(payload, "chef-solo: command not found", code=127)

@@ -4,15 +4,17 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.fakes.hookrunner import make_item, mode_of, run_hook
+from tests.fakes.hookrunner import assert_fails_saying, make_item, mode_of, run_hook
+
+pytestmark = pytest.mark.contract
 
 
 def render(config: dict | str, inputs: dict | None = None, outputs: list[str] | None = None,
            interpreter: list[str] | None = None) -> dict:
+    """Run the jinja2 hook with ``config`` (target path -> template) and ``inputs``; its payload."""
     return run_hook("jinja2", make_item("jinja2", config, inputs, outputs=outputs), {}, interpreter=interpreter)
 
 
@@ -90,32 +92,27 @@ def test_owner_and_group_are_applied(tmp_path):
 
 def test_unknown_owner_is_a_clear_failure(tmp_path):
     payload = render({str(tmp_path / "f"): {"template": "x", "owner": "no-such-user-here"}})
-    assert payload["deploy_status_code"] == 1
-    assert "owner 'no-such-user-here' does not exist" in payload["deploy_stderr"]
+    assert_fails_saying(payload, "owner 'no-such-user-here' does not exist")
 
 
 @pytest.mark.parametrize("path", ["relative/file", "file.conf", "../etc/passwd"])
 def test_relative_target_paths_are_refused(path):
     payload = render({path: "x"})
-    assert payload["deploy_status_code"] == 1
-    assert "relative paths are refused" in payload["deploy_stderr"]
+    assert_fails_saying(payload, "relative paths are refused")
 
 
 def test_heat_credentials_are_not_template_variables(tmp_path):
     payload = render({str(tmp_path / "leak"): "{{ deploy_password }}"})
-    assert payload["deploy_status_code"] == 1
-    assert "'deploy_password' is undefined" in payload["deploy_stderr"]
+    assert_fails_saying(payload, "'deploy_password' is undefined")
 
 
 @pytest.mark.parametrize("config", ["", "[1, 2]", "not json", {}])
 def test_config_that_is_not_a_path_map_is_refused(config):
     payload = render(config)
-    assert payload["deploy_status_code"] == 1
-    assert "jinja2 config must be a JSON object" in payload["deploy_stderr"]
+    assert_fails_saying(payload, "jinja2 config must be a JSON object")
 
 
 def test_missing_jinja2_library_is_a_failure_that_says_so(tmp_path):
     # -S: no site-packages, so Jinja2 is not importable, as on an image without python3-jinja2.
     payload = render({str(tmp_path / "f"): "x"}, interpreter=[sys.executable, "-S"])
-    assert payload["deploy_status_code"] == 1
-    assert "python3-jinja2 is not installed" in payload["deploy_stderr"]
+    assert_fails_saying(payload, "python3-jinja2 is not installed")

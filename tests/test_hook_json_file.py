@@ -4,10 +4,15 @@ from __future__ import annotations
 import json
 import os
 
-from tests.fakes.hookrunner import make_item, mode_of, run_hook
+import pytest
+
+from tests.fakes.hookrunner import assert_fails_saying, make_item, mode_of, run_hook
+
+pytestmark = pytest.mark.contract
 
 
 def write(config) -> dict:
+    """Run the json-file hook with ``config`` (target path -> value); its payload."""
     return run_hook("json-file", make_item("json-file", config, {}), {})
 
 
@@ -39,8 +44,7 @@ def test_config_may_be_a_json_string(tmp_path):
 def test_a_relative_path_fails_and_nothing_is_written(tmp_path):
     good = tmp_path / "good"
     payload = write({str(good): 1, "relative/path": 2})
-    assert payload["deploy_status_code"] == 1
-    assert "'relative/path' is not an absolute path" in payload["deploy_stderr"]
+    assert_fails_saying(payload, "'relative/path' is not an absolute path")
     assert not good.exists()
 
 

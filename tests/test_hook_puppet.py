@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.hookrunner import FAKES, make_item, mode_of, read_record, run_hook
-from tests.test_hookkit import crash_line
+from tests.fakes.hookrunner import (assert_fails_saying, crash_line, make_item, mode_of, recorder_env, run_hook,
+                                    run_recorded, working_env)
+
+pytestmark = pytest.mark.contract
 
 needs_puppet = pytest.mark.skipif(shutil.which("puppet") is None,
                                   reason="puppet is not installed (tests/setup.d/10-apt installs it)")
@@ -21,16 +23,15 @@ def dirs(tmp_path: Path) -> dict[str, Path]:
 
 
 def puppet_env(dirs: dict[str, Path], **extra: str) -> dict[str, str]:
-    return {"HEAT_PUPPET_WORKING": str(dirs["working"]), "HEAT_PUPPET_OUTPUTS": str(dirs["outputs"]),
+    """The hook's directories under ``dirs``, hiera's data directory included."""
+    return {**working_env("HEAT_PUPPET", dirs["working"], dirs["outputs"]),
             "HEAT_PUPPET_HIERA_DATADIR": str(dirs["hiera"]), **extra}
 
 
 def recorded_run(dirs: dict[str, Path], item: dict, exit_code: int = 0) -> tuple[dict, dict]:
+    """Run the hook with the recorder as puppet, exiting ``exit_code``; its payload and the recorded call."""
     record = dirs["working"].parent / "record.json"
-    env = puppet_env(dirs, HEAT_PUPPET_CMD=str(FAKES / "recorder"), FAKE_RECORD=str(record),
-                     FAKE_EXIT=str(exit_code))
-    payload = run_hook("puppet", item, env)
-    return payload, read_record(record)
+    return run_recorded("puppet", item, puppet_env(dirs, **recorder_env("HEAT_PUPPET", record, exit_code)), record)
 
 
 @needs_puppet
@@ -144,14 +145,12 @@ def test_exit_code_2_is_success_and_6_is_failure(dirs):
 def test_missing_puppet_is_a_failure_that_says_so(dirs):
     env = puppet_env(dirs, HEAT_PUPPET_CMD=str(dirs["working"].parent / "no-such-puppet"))
     payload = run_hook("puppet", make_item("puppet", ""), env)
-    assert payload["deploy_status_code"] == 127
-    assert "no-such-puppet: command not found" in payload["deploy_stderr"]
+    assert_fails_saying(payload, "no-such-puppet: command not found", code=127)
 
 
 def test_bad_option_type_is_a_clear_failure(dirs):
     payload = run_hook("puppet", make_item("puppet", "", options={"enable_hiera": "perhaps"}), puppet_env(dirs))
-    assert payload["deploy_status_code"] == 1
-    assert "enable_hiera must be a boolean" in payload["deploy_stderr"]
+    assert_fails_saying(payload, "enable_hiera must be a boolean")
 
 
 def test_a_puppet_hook_that_cannot_write_its_working_dir_reports_one_line_not_a_traceback(dirs):

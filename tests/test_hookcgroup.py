@@ -13,6 +13,8 @@ import pytest
 from stoker import hookcgroup
 from stoker.hookcgroup import HookCgroup, describe_mode, sweep_empty
 
+pytestmark = pytest.mark.unit
+
 # The wrapper pattern the runner uses: enter the cgroup, then exec the hook,
 # so the hook cannot fork before it is inside.
 WRAPPER = 'echo $$ > "$0" && exec sh -c "$1"'

@@ -1,10 +1,11 @@
-"""Tests of hookkit's crash reporting: a hook's own failure reaches Heat as one clear line.
+"""hookkit, the hooks' shared library, in process: a hook's own failure reaches Heat as one clear line.
 
 The agent shows Heat only the hook's JSON answer, so whatever a hook puts in
 ``deploy_stderr`` is what a template author sees. A crash must read as the
 reason (``cannot write <file>: Permission denied``), not as a Python
 traceback; the traceback goes to the hook's own stderr for whoever runs it
-by hand. The process-level tests run the real hook executables.
+by hand. The same checks against the real hook executables are contract
+tests: ``tests/test_hook_crash_reports.py``.
 """
 from __future__ import annotations
 
@@ -12,58 +13,20 @@ import errno
 import io
 import json
 import os
-import subprocess
 import sys
 import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.fakes.hookrunner import FAKES, HOOKS, hook_env, make_item, run_hook
+from tests.fakes.hookrunner import HOOKS, crash_line, make_item
 
 sys.path.insert(0, str(HOOKS))
 import hookkit  # noqa: E402
 
+pytestmark = pytest.mark.unit
+
 ITEM = make_item("puppet", "", ident="abc")
-
-# Each hook that keeps working files: its environment prefix and a config it accepts,
-# so that the run gets as far as creating its directories.
-WORKING_HOOKS = {
-    "puppet": ("HEAT_PUPPET", 'notify { "hi": }'),
-    "ansible": ("HEAT_ANSIBLE", "- hosts: localhost\n  tasks: []\n"),
-    "chef": ("HEAT_CHEF", '["recipe[apache]"]'),
-    "chef-solo": ("HEAT_CHEF", '["recipe[apache]"]'),
-    "script": ("HEAT_SCRIPT", "#!/bin/sh\necho hi\n"),
-}
-ALL_HOOKS = sorted([*WORKING_HOOKS, "jinja2", "json-file"])
-
-
-def crash_line(payload: dict[str, Any]) -> str:
-    """The one ``stoker:`` line of a failed payload, after checking there is no traceback."""
-    stderr = payload["deploy_stderr"]
-    assert payload["deploy_status_code"] != 0, payload
-    assert "Traceback" not in stderr and 'File "' not in stderr, stderr
-    lines = [line for line in stderr.splitlines() if line.startswith("stoker:")]
-    assert len(lines) == 1, stderr
-    assert stderr.endswith(lines[0] + "\n"), "the reason is the last line, where Heat users look"
-    return lines[0]
-
-
-def run_raw(hook: str, stdin: bytes, env: dict[str, str] | None = None) -> tuple[dict[str, Any], str]:
-    """Run a hook with raw bytes on stdin; return its answer and its own stderr."""
-    proc = subprocess.run([str(HOOKS / hook)], input=stdin, capture_output=True, env=hook_env(env or {}),
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout), proc.stderr.decode()
-
-
-@pytest.fixture
-def blocker(tmp_path: Path) -> Path:
-    """A regular file where a hook wants a directory: ENOTDIR beneath it, even for root."""
-    path = tmp_path / "a-file"
-    path.write_text("not a directory\n")
-    return path
 
 
 @pytest.fixture
@@ -166,53 +129,15 @@ def test_marking_an_os_error_keeps_its_type_for_callers_that_catch_it(tmp_path):
     assert hookkit.describe(caught.value) == f"cannot create directory {blocked / 'sub'}: {blocked}: Not a directory"
 
 
-# ------------------------------------------------------------- the real hooks, as processes
+# ------------------------------------------------------------- coercion of inputs
 
-@pytest.mark.parametrize("hook", sorted(WORKING_HOOKS))
-def test_every_hook_that_cannot_create_its_working_dir_reports_one_line_not_a_traceback(hook, blocker):
-    prefix, config = WORKING_HOOKS[hook]
-    working = blocker / "working"
-    env = {f"{prefix}_WORKING": str(working), f"{prefix}_OUTPUTS": str(blocker.parent / "outputs"),
-           f"{prefix}_CMD": str(FAKES / "recorder"), "FAKE_RECORD": str(blocker.parent / "record.json")}
-    line = crash_line(run_hook(hook, make_item(hook, config), env))
-    assert line == f"stoker: hook {hook} failed: cannot create directory {working}: {blocker}: Not a directory"
-    assert not (blocker.parent / "record.json").exists(), "the tool must not run"
+@pytest.mark.parametrize("value, text", [("s", "s"), (42, "42"), (3.5, "3.5"), (True, "true"), (False, "false"),
+                                         (None, ""), ([1, "a"], '[1, "a"]'), ({"k": None}, '{"k": null}')])
+def test_hookkit_as_text_coerces_every_input_type(value, text):
+    assert hookkit.as_text(value) == text
 
 
-@pytest.mark.parametrize("hook", sorted(WORKING_HOOKS))
-def test_every_hook_that_cannot_create_its_outputs_dir_reports_one_line(hook, blocker):
-    prefix, config = WORKING_HOOKS[hook]
-    env = {f"{prefix}_WORKING": str(blocker.parent / "working"), f"{prefix}_OUTPUTS": str(blocker),
-           f"{prefix}_CMD": str(FAKES / "recorder"), "FAKE_RECORD": str(blocker.parent / "record.json")}
-    line = crash_line(run_hook(hook, make_item(hook, config), env))
-    assert line == f"stoker: hook {hook} failed: cannot create directory {blocker}: it exists and is not a directory"
-
-
-@pytest.mark.parametrize("hook, failed_step", [("jinja2", "read {target}"),  # it compares before writing
-                                               ("json-file", "create directory {target.parent}")])
-def test_a_file_writing_hook_whose_target_is_under_a_file_reports_one_line(hook, failed_step, blocker):
-    target = blocker / "etc" / "app.conf"
-    line = crash_line(run_hook(hook, make_item(hook, {str(target): "x"}), {}))
-    step = failed_step.format(target=target)
-    assert line == f"stoker: hook {hook} failed: cannot {step}: {blocker}: Not a directory"
-
-
-@pytest.mark.parametrize("hook", ALL_HOOKS)
-@pytest.mark.parametrize("stdin, reason", [
-    (b"", "stdin is empty"),
-    (b"{not json", "the deployment item on stdin is not JSON"),
-    (b'["an", "array"]', "the deployment item on stdin is a JSON array, not a JSON object"),
-    (b"null", "the deployment item on stdin is a JSON null, not a JSON object"),
-])
-def test_a_malformed_item_on_stdin_is_one_clear_line_for_every_hook(hook, stdin, reason):
-    payload, own_stderr = run_raw(hook, stdin)
-    assert payload["deploy_status_code"] == 1
-    assert payload["deploy_stderr"].startswith(reason) and "\n" not in payload["deploy_stderr"].rstrip("\n")
-    assert "Traceback" not in payload["deploy_stderr"] + own_stderr
-
-
-def test_a_crashed_hook_run_by_hand_shows_the_traceback_on_its_own_stderr(blocker):
-    item = json.dumps(make_item("script", "echo hi")).encode()
-    payload, own_stderr = run_raw("script", item, {"HEAT_SCRIPT_WORKING": str(blocker / "working")})
-    assert "Traceback" not in payload["deploy_stderr"]
-    assert "Traceback (most recent call last)" in own_stderr and "NotADirectoryError" in own_stderr
+def test_hookkit_input_env_skips_names_that_cannot_be_variables_and_nul_bytes():
+    item = {"inputs": [{"name": "ok", "value": "a\x00b"}, {"name": "a=b", "value": "x"}, {"name": "", "value": 1},
+                       {"name": "dup", "value": 1}, {"name": "dup", "value": 2}, "junk", {"value": 3}]}
+    assert hookkit.input_env(item) == {"ok": "ab", "dup": "2"}

@@ -20,6 +20,8 @@ import pytest
 
 from stoker import httpclient, httpwire
 
+pytestmark = pytest.mark.unit
+
 
 class CannedServer:
     """Accepts one connection, records the request (head and body), answers ``reply``, closes."""

@@ -1,12 +1,18 @@
-"""The journal: damaged records set aside and reported, a full disk kept in memory, newest name wins."""
+"""The journal: damaged records set aside and reported, a full disk kept in memory, newest name wins,
+and a hook pid is judged alive only while that very process runs (zombies count as exited)."""
 import errno
 import json
+import os
+import subprocess
+import time
 
 import pytest
 
 from stoker import fsutil, payload
-from stoker.journal import DiskFull, Journal, SignalState
+from stoker.journal import DiskFull, Journal, SignalState, process_running, process_start_time
 from stoker.metadata import parse_item
+
+pytestmark = pytest.mark.unit
 
 
 def new_item(ident, name="app", action="CREATE"):
@@ -91,3 +97,23 @@ def test_a_directory_in_place_of_the_lock_file_is_set_aside(tmp_path, journal):
     with journal.locked():
         assert (tmp_path / "state" / "lock").is_file()
     assert "is not a lock file" in journal.quarantine.entries()[0]["reason"]
+
+
+def test_a_zombie_hook_counts_as_exited_for_recovery():
+    child = subprocess.Popen(["true"])
+    try:
+        start = process_start_time(child.pid)
+        deadline = time.monotonic() + 5
+        while process_running(child.pid, start) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert os.path.exists(f"/proc/{child.pid}"), "the child should still be an unreaped zombie"
+        assert not process_running(child.pid, start)
+    finally:
+        child.wait()
+    sleeper = subprocess.Popen(["sleep", "5"])
+    try:
+        assert process_running(sleeper.pid, process_start_time(sleeper.pid))
+        assert not process_running(sleeper.pid, "not-its-start-time"), "a reused pid is not our hook"
+    finally:
+        sleeper.kill()
+        sleeper.wait()

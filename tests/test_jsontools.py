@@ -3,6 +3,8 @@ import pytest
 
 from stoker import jsontools
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("text", ["NaN", "[Infinity]", '{"a": -Infinity}', "1e400", "[" * 100_000])
 def test_loads_refuses_what_no_json_peer_can_read_or_python_can_walk(text):

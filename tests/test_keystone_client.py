@@ -11,6 +11,8 @@ import pytest
 from stoker import httpclient
 from stoker.keystone import KeystoneError, KeystoneSession, find_endpoint, refresh_after, v3_url
 
+pytestmark = pytest.mark.unit
+
 PASSWORD = "pa55-w0rd-secret"
 TOKEN = "gAAAAA-token-value-1234"
 TLS = httpclient.TLSOptions()

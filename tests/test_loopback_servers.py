@@ -31,6 +31,8 @@ from tests.loopback.signing import v2_signature
 from tests.loopback.swift import SwiftServer
 from tests.loopback.zaqar import ZaqarServer
 
+pytestmark = pytest.mark.contract
+
 REPO = Path(__file__).resolve().parent.parent
 
 

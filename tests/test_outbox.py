@@ -10,6 +10,8 @@ from stoker.metadata import parse_item
 from stoker.signals import CFN, SignalError, transport_of
 from stoker.signals.outbox import MAX_DELAY, Outbox, backoff
 
+pytestmark = pytest.mark.unit
+
 SIGNED = "http://127.0.0.1:1/v1/signal/arn?Timestamp=1&AWSAccessKeyId=AKID&Signature=SIGSIGSIG"
 
 

@@ -23,6 +23,8 @@ from tests.loopback import Cloud
 from tests.loopback.cloud import METADATA_CONTAINER
 from tests.test_signals import Process, deployment, document, signals_for, write_config
 
+pytestmark = pytest.mark.contract
+
 OCC_VENV = Path(os.environ.get("OCC_VENV", REPO / ".occ-venv"))
 
 

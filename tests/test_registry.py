@@ -16,6 +16,8 @@ import pytest
 from stoker import config, httpclient, keystone, transport
 from stoker.sources import SourceError, make_source, registry
 
+pytestmark = pytest.mark.unit
+
 TLS = httpclient.TLSOptions()
 
 

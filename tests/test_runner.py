@@ -8,6 +8,8 @@ import pytest
 from stoker import hookcgroup, payload, runner
 from tests.agent_helpers import kill_quietly, process_alive, wait_for
 
+pytestmark = pytest.mark.unit
+
 
 def hook(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "hook"

@@ -26,6 +26,8 @@ import pytest
 from tests.agent_helpers import VENV_BIN, Agent, kill_quietly, wait_for
 from tests.loopback import Cloud
 
+pytestmark = pytest.mark.contract
+
 SCRIPT_OK = "#!/bin/sh\necho hello from {ident}\n"
 
 

@@ -19,6 +19,8 @@ from tests.loopback import Cloud
 from tests.test_signals import Process, deployment, document, signals_for, write_config
 from tests.test_transport import CFN, settings_in
 
+pytestmark = pytest.mark.contract
+
 TLS = httpclient.TLSOptions()
 
 

@@ -21,6 +21,8 @@ from stoker import httpclient
 from stoker.sources import Fetched, SourceError, make_source
 from tests.loopback import signing
 
+pytestmark = pytest.mark.contract
+
 TLS = httpclient.TLSOptions()
 SECRET = "cfn-secret-KEY-0123"
 PASSWORD = "heat-pa55word-xyz"

@@ -5,6 +5,8 @@ import pytest
 
 from stoker import statefile
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("data, words", [
     (b"", "is empty"), (b"  \n", "is empty"), (b'{"a": ', "is not valid JSON"),

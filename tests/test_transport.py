@@ -2,7 +2,11 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from stoker import config, transport
+
+pytestmark = pytest.mark.unit
 
 CFN = {"metadata_url": "http://127.0.0.1:8000/v1/", "access_key_id": "AK", "secret_access_key": "SK",
        "stack_name": "st", "path": "server.Metadata"}

@@ -30,26 +30,6 @@ pytestmark = [pytest.mark.realheat, pytest.mark.slow]
 BOOT = TEMPLATES / "boot"
 
 
-def boot_files(stand_in: bool = False) -> dict[str, str]:
-    """What the openstack client would upload for example.yaml + environment.yaml.
-
-    With `stand_in`, the server resource's type (and only that line) becomes the stand-in:
-    Heat insists that a template replacing OS::Nova::Server itself has every attribute of it.
-    """
-    server = (BOOT / "server-with-stoker.yaml").read_text()
-    if stand_in:
-        assert server.count("type: OS::Nova::Server\n") == 1
-        server = server.replace("type: OS::Nova::Server\n", "type: Test::NovaStandIn\n")
-    return {"server-with-stoker.yaml": server,
-            "install-stoker.sh": (BOOT / "install-stoker.sh").read_text(),
-            "../script.yaml": (TEMPLATES / "script.yaml").read_text()}
-
-
-def environment() -> dict:
-    return {"resource_registry": {"Stoker::Server": "server-with-stoker.yaml",
-                                  "Stoker::Example::Hello": "../script.yaml"}}
-
-
 # The harness has no Nova, and Heat refuses OS::Nova::Server without a compute endpoint
 # (even to validate). This stand-in (used in place of the server resource's type) takes the server's properties, keeps what user_data
 # Heat rendered, and is an OS::Heat::DeployedServer with the same transport, so the boot

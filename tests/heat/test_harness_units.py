@@ -6,8 +6,12 @@ import hashlib
 import hmac
 import urllib.parse
 
+import pytest
+
 from . import configs, transports
 from .layout import Layout
+
+pytestmark = pytest.mark.unit
 
 
 def test_default_ports_are_the_usual_ones(tmp_path) -> None:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.contract
+
 REPO = Path(__file__).resolve().parents[2]
 ELEMENTS = REPO / "elements"
 HOOK_DIRS = ("root.d", "extra-data.d", "pre-install.d", "install.d", "post-install.d",
