@@ -6,14 +6,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from stoker import transport
+from stoker import sourceconfig
 from stoker.config import Settings
 from stoker.journal import Journal
 from stoker.poller import Poller
 
 pytestmark = pytest.mark.unit
 
-REQUEST = transport.Transport(kind="request", settings={"metadata_url": "http://127.0.0.1:1/o"}, origin="test")
+REQUEST = sourceconfig.SourceConfig(kind="request", settings={"metadata_url": "http://127.0.0.1:1/o"}, origin="test")
 
 
 def quiet_poller(tmp_path, polling_interval: float = 30.0) -> Poller:
@@ -27,7 +27,7 @@ def quiet_poller(tmp_path, polling_interval: float = 30.0) -> Poller:
 
 def unchanged(poller: Poller, hint: float | None = None) -> Poller:
     """Give the poller a source that always answers "unchanged" (with Heat's polling hint, if any)."""
-    poller.transport = transport.Transport(REQUEST.kind, REQUEST.settings, REQUEST.origin, polling_interval=hint)
+    poller.source_config = sourceconfig.SourceConfig(REQUEST.kind, REQUEST.settings, REQUEST.origin, polling_interval=hint)
     poller._fetch = lambda: None
     return poller
 
@@ -54,7 +54,7 @@ def test_heats_polling_hint_caps_the_interval(tmp_path):
 
 def test_a_failing_source_backs_off_the_same_way_and_an_answer_brings_the_interval_down(tmp_path):
     poller = quiet_poller(tmp_path)
-    assert poller.transport is None
+    assert poller.source_config is None
     assert intervals(poller, 3) == [2.0, 4.0, 8.0]
     unchanged(poller)
     assert intervals(poller, 1) == [2.0], "the failures no longer count once the source answers"

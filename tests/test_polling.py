@@ -90,7 +90,7 @@ def test_bootstraps_from_cfn_init_data_follows_transport_switches_and_resumes_wi
     finally:
         code = daemon.stop()
     assert code == 0, daemon.stderr
-    assert daemon.stderr.count("metadata transport changed") == 2, daemon.stderr
+    assert daemon.stderr.count("metadata source changed") == 2, daemon.stderr
 
     # A restart (reboot) resumes with the learned transport, not the bootstrap file's cfn.
     for server in cloud.servers.values():

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from stoker import config, httpclient, keystone, transport
+from stoker import config, httpclient, keystone, sourceconfig
 from stoker.sources import SourceError, make_source, registry
 
 pytestmark = pytest.mark.unit
@@ -34,7 +34,7 @@ def test_the_registry_and_keystone_agree_on_the_login_keys():
 
 def test_reading_the_registry_imports_no_source_module():
     """The idle agent loads only the module of the transport it polls (docs/architecture.md, "Modules")."""
-    code = ("import sys, stoker.config, stoker.transport, stoker.sources\n"
+    code = ("import sys, stoker.config, stoker.sourceconfig, stoker.sources\n"
             "print(','.join(sorted(m for m in sys.modules if m.startswith('stoker.sources.'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "stoker.sources.registry"
@@ -53,16 +53,16 @@ def test_config_accepts_a_section_for_every_registered_kind_and_no_other(tmp_pat
 @pytest.mark.parametrize("entry", [e for e in registry.ENTRIES if e.required], ids=lambda e: e.kind)
 def test_a_section_missing_any_required_key_is_not_chosen(entry):
     complete = {key: f"value-of-{key}" for key in entry.required}
-    assert transport.choose({"collectors": [entry.kind], entry.kind: complete}, "t").kind == entry.kind
+    assert sourceconfig.choose({"collectors": [entry.kind], entry.kind: complete}, "t").kind == entry.kind
     for key in entry.required:
         section = dict(complete, **{key: None})
-        assert transport.choose({"collectors": [entry.kind], entry.kind: section}, "t") is None, key
+        assert sourceconfig.choose({"collectors": [entry.kind], entry.kind: section}, "t") is None, key
 
 
 def test_without_collectors_the_default_ones_are_tried_in_registry_order():
     sections = {kind: {key: "x" for key in registry.BY_KIND[kind].required} for kind in registry.KINDS}
-    assert transport.choose(sections, "t").kind == registry.DEFAULT_COLLECTORS[0]
-    assert transport.choose({"heat_local": {}}, "t") is None, "heat_local is never a default collector"
+    assert sourceconfig.choose(sections, "t").kind == registry.DEFAULT_COLLECTORS[0]
+    assert sourceconfig.choose({"heat_local": {}}, "t") is None, "heat_local is never a default collector"
 
 
 def test_make_source_knows_every_kind_and_alias_and_names_them_for_an_unknown_one(tmp_path):

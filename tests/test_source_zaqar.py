@@ -11,13 +11,13 @@ from typing import Any, Callable
 
 import pytest
 
-from stoker import httpclient, transport
+from stoker import httpclient, sourceconfig
 from stoker.sources import Fetched, SourceError, make_source
 from stoker.sources.zaqar import ZaqarSource, next_marker
 from tests.agent_helpers import Agent, wait_for
 from tests.loopback import Cloud
 from tests.test_signals import Process, deployment, document, signals_for, write_config
-from tests.test_transport import CFN, settings_in
+from tests.test_sourceconfig import CFN, settings_in
 
 pytestmark = pytest.mark.contract
 
@@ -225,14 +225,14 @@ def test_a_null_section_left_by_a_transport_switch_is_a_clear_error():
 def test_choose_picks_zaqar_from_heats_collectors_with_cfn_and_heat_null(cloud):
     collect = cloud.os_collect_config("ZAQAR_MESSAGE", null_others=True)
     assert collect["collectors"] == ["ec2", "zaqar", "local"] and collect["cfn"]["metadata_url"] is None
-    chosen = transport.choose(collect, "test")
+    chosen = sourceconfig.choose(collect, "test")
     assert chosen is not None and chosen.kind == "zaqar"
     assert chosen.settings["queue_id"] == cloud.metadata_queue
 
 
 def test_choose_skips_a_zaqar_section_left_behind_with_null_values():
     null = dict.fromkeys(("user_id", "password", "auth_url", "project_id", "queue_id", "region_name"))
-    chosen = transport.choose({"collectors": ["ec2", "zaqar", "cfn"], "zaqar": null, "cfn": CFN}, "t")
+    chosen = sourceconfig.choose({"collectors": ["ec2", "zaqar", "cfn"], "zaqar": null, "cfn": CFN}, "t")
     assert chosen is not None and chosen.kind == "cfn"
 
 
@@ -242,7 +242,7 @@ def test_upstream_os_collect_config_conf_zaqar_section_is_read(tmp_path):
         "[DEFAULT]\ncollectors =\n    ec2\n    zaqar\n    local\n\n[zaqar]\n"
         "user_id = u1\npassword = occ-zaqar-secret\nauth_url = http://127.0.0.1:5000/v3\n"
         "project_id = p1\nqueue_id = q1\nregion_name = RegionOne\n")
-    chosen = transport.initial(settings)
+    chosen = sourceconfig.initial(settings)
     assert chosen is not None and chosen.kind == "zaqar" and chosen.settings["queue_id"] == "q1"
 
 

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from .sources import registry
 
 DEFAULT_CONFIG_FILE = "/etc/stoker/stoker.conf"
-TRANSPORT_SECTIONS = registry.KINDS  # one section per metadata transport (docs/architecture.md, "Adding a transport")
+TRANSPORT_SECTIONS = registry.KINDS  # one section per metadata source (docs/architecture.md, "Adding a source or a signal transport")
 UPSTREAM_HOOK_DIRS = ("/usr/libexec/heat-config/hooks", "/var/lib/heat-config/hooks")
 
 

@@ -57,9 +57,9 @@ class Daemon:
         """Poll until SIGTERM or SIGINT, after a random splay so that servers do not poll in step."""
         self._install_handlers()
         LOG.info("polling %s every %gs at most; %s",
-                 poller.transport.describe() if poller.transport else "nothing yet",
+                 poller.source_config.describe() if poller.source_config else "nothing yet",
                  settings.polling_interval, _hook_isolation())
-        splay = poller.transport.splay if poller.transport and poller.transport.splay else settings.splay
+        splay = poller.source_config.splay if poller.source_config and poller.source_config.splay else settings.splay
         self._sleep(poller, random.uniform(0, splay) if splay else 0)
         while not self.stopping:
             self._maybe_reload(session)

@@ -1,4 +1,4 @@
-"""The poller: fetch the metadata, notice change, follow Heat's transport settings, deploy.
+"""The poller: fetch the metadata, notice change, follow Heat's source settings, deploy.
 
 One cycle is what upstream spreads over os-collect-config and
 os-refresh-config: poll, compare with the last document, and hand what changed
@@ -17,7 +17,7 @@ import logging
 import threading
 from typing import Any
 
-from . import transport
+from . import sourceconfig
 from .config import Settings
 from .digest import sha256_hex
 from .journal import Record
@@ -28,14 +28,14 @@ LOG = logging.getLogger("stoker.poller")
 
 
 class Poller:
-    """Fetches the metadata, notices change, follows Heat's transport settings, deploys."""
+    """Fetches the metadata, notices change, follows Heat's source settings, deploys."""
 
     def __init__(self, settings: Settings, session: AgentSession) -> None:
         self.settings = settings
         self.session = session
-        self.transport: transport.Transport | None = None
-        self._persisted = False  # whether the state dir holds the transport in use
-        self._load_transport()
+        self.source_config: sourceconfig.SourceConfig | None = None
+        self._persisted = False  # whether the state dir holds the source in use
+        self._load_source_config()
         self._source: Any = None
         self._validators: dict[str, str] = {}
         self._digest: str | None = None
@@ -49,25 +49,25 @@ class Poller:
 
     def bootstrap(self) -> None:
         """At first boot, run what cfn-init-data already holds (the journal skips what ran)."""
-        if transport.learned(self.settings) is not None:
+        if sourceconfig.learned(self.settings) is not None:
             return
-        document = transport.bootstrap_document(self.settings)
+        document = sourceconfig.bootstrap_document(self.settings)
         if document is not None:
             self._deploy(parse_document(document))
 
     def cycle(self) -> bool:
         """Poll once and deploy what is new; False when the metadata could not be had."""
         self._housekeeping()
-        if self.transport is None:
-            self._load_transport()
-            if self.transport is None:
-                return self._failed("no metadata source is configured: no transport in the state, the "
+        if self.source_config is None:
+            self._load_source_config()
+            if self.source_config is None:
+                return self._failed("no metadata source is configured: none learned in the state, the "
                                     f"config file, {self.settings.os_collect_config} or "
                                     f"{self.settings.cfn_init_data}")
         try:
             content = self._fetch()
         except Exception as err:  # noqa: BLE001 - a source error must never stop the agent
-            return self._failed(f"polling {self.transport.describe()} failed: {err}")
+            return self._failed(f"polling {self.source_config.describe()} failed: {err}")
         self._recovered()
         if content is None:
             self._quiet_polls += 1
@@ -75,7 +75,7 @@ class Poller:
         try:
             document = load_document(content)
         except MetadataError as err:
-            return self._failed(f"metadata from {self.transport.kind}: {err}")
+            return self._failed(f"metadata from {self.source_config.kind}: {err}")
         self._quiet_polls = 0
         self._follow(document)
         self._deploy(document)
@@ -99,8 +99,8 @@ class Poller:
         from .sources import make_source  # sources are only needed by the polling commands
 
         if self._source is None:
-            assert self.transport is not None
-            self._source = make_source(self.transport.kind, self.transport.settings,
+            assert self.source_config is not None
+            self._source = make_source(self.source_config.kind, self.source_config.settings,
                                        timeout=self.settings.timeout, tls=tls_options(self.settings))
             self._validators, self._digest = {}, None
         fetched = self._source.fetch(self._validators)
@@ -122,23 +122,23 @@ class Poller:
         collect = document.collect_settings
         if not collect:
             return
-        found = transport.choose(collect, "the fetched metadata", self.settings.cfn_metadata_server)
+        found = sourceconfig.choose(collect, "the fetched metadata", self.settings.cfn_metadata_server)
         if found is None:
-            LOG.warning("the fetched metadata names no usable transport; still polling %s",
-                        self.transport.describe() if self.transport else "nothing")
+            LOG.warning("the fetched metadata names no usable source; still polling %s",
+                        self.source_config.describe() if self.source_config else "nothing")
             return
-        changed = self.transport is None or (found.kind, dict(found.settings)) != \
-            (self.transport.kind, dict(self.transport.settings))
-        if changed and self.transport is not None:
-            LOG.info("metadata transport changed: now polling %s", found.kind)
+        changed = self.source_config is None or (found.kind, dict(found.settings)) != \
+            (self.source_config.kind, dict(self.source_config.settings))
+        if changed and self.source_config is not None:
+            LOG.info("metadata source changed: now polling %s", found.kind)
         if changed or not self._persisted:
             # Persisted at the first answer too, not only on a change: a reboot must not
             # depend on cfn-init-data still being there and whole (cloud-init writes it
             # without syncing, and a power cut soon after first boot leaves it empty).
-            self._persisted = transport.remember(self.settings, collect)
+            self._persisted = sourceconfig.remember(self.settings, collect)
         if changed:
             self._source = None
-        self.transport = found
+        self.source_config = found
 
     def _failed(self, message: str) -> bool:
         self._failures += 1
@@ -157,21 +157,21 @@ class Poller:
     def reconfigure(self, settings: Settings) -> None:
         """Use new settings from the next poll on (SIGHUP)."""
         self.settings = settings
-        self._load_transport()
+        self._load_source_config()
         self._source = None
 
-    def _load_transport(self) -> None:
-        """Start from the transport the settings and files name (see transport.initial)."""
-        self.transport = transport.initial(self.settings)
-        self._persisted = self.transport is not None and self.transport.origin == transport.LEARNED_ORIGIN
+    def _load_source_config(self) -> None:
+        """Start from the source the settings and files name (see sourceconfig.initial)."""
+        self.source_config = sourceconfig.initial(self.settings)
+        self._persisted = self.source_config is not None and self.source_config.origin == sourceconfig.LEARNED_ORIGIN
 
     # ------------------------------------------------------------ timing
 
     def interval(self) -> float:
         """Seconds until the next poll: quick after activity, doubling up to the polling interval."""
         ceiling = self.settings.polling_interval
-        if self.transport is not None and self.transport.polling_interval:
-            ceiling = self.transport.polling_interval
+        if self.source_config is not None and self.source_config.polling_interval:
+            ceiling = self.source_config.polling_interval
         steps = self._failures or self._quiet_polls
         return min(ceiling, self.settings.min_polling_interval * (2 ** min(steps, 20)))
 

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stoker import payload, statefile, status, transport
+from stoker import payload, statefile, status, sourceconfig
 from stoker.config import Settings
 from stoker.deployer import Deployer
 from stoker.journal import Journal
@@ -133,7 +133,7 @@ def test_any_damaged_state_file_is_survived_reported_and_nothing_reruns(which, t
         journal.audit()
         recovered = deployer.recover()
         outbox.deliver_due()
-        transport.learned(agent_settings)
+        sourceconfig.learned(agent_settings)
         damage = status.damage_report(journal)
         json.loads(status.as_json(journal.records(), damage))
         status.damage_table(damage)
@@ -168,7 +168,7 @@ def _settled_state(agent_settings: Settings, sender: RecordingSender) -> None:
     (rundir / "pid").write_text("999999\n")
     (rundir / "status").write_text("0\n")
     (rundir / "stdout").write_text('{"deploy_status_code": 0}')
-    transport.remember(agent_settings, {"collectors": ["request"], "request": {"metadata_url": "http://127.0.0.1:9/m"}})
+    sourceconfig.remember(agent_settings, {"collectors": ["request"], "request": {"metadata_url": "http://127.0.0.1:9/m"}})
 
 
 def _state_path(agent_settings: Settings, which: str, done_key: str, running_key: str) -> Path:
@@ -176,7 +176,7 @@ def _state_path(agent_settings: Settings, which: str, done_key: str, running_key
         "record": agent_settings.state_dir / "journal" / f"{done_key}.json",
         "item": agent_settings.deployed_dir / f"{done_key}.json",
         "payload": agent_settings.deployed_dir / f"{done_key}.notify.json",
-        "transport": agent_settings.state_dir / transport.LEARNED_FILE,
+        "transport": agent_settings.state_dir / sourceconfig.LEARNED_FILE,
         "status": agent_settings.work_dir / running_key / "status",
         "pid": agent_settings.work_dir / running_key / "pid",
     }[which]

@@ -1,9 +1,15 @@
-"""Where to poll: the transport settings and how they are learned (docs/protocol.md, "Where to poll", "First boot").
+"""Where to poll: which metadata source, with what settings, and how that is learned.
+
+(docs/protocol.md, "Where to poll" and "First boot".) Words used across the
+code and docs: a *source* is where the agent polls its metadata (cfn, heat,
+request, zaqar, local: Heat's ``software_config_transport``); a *signal
+transport* is how it answers (CFN_SIGNAL, HEAT_SIGNAL, ...: see
+:mod:`stoker.signals`). This module is about sources only.
 
 Heat writes the ``os-collect-config`` key into the metadata; it names the
-collectors and fills in exactly one transport section (sections of transports
-no longer in use are left with every value null). The agent learns it from,
-in order of precedence:
+collectors and fills in exactly one source section (sections of sources no
+longer in use are left with every value null). The agent learns it from, in
+order of precedence:
 
 1. what it last fetched (persisted in the state directory, so a reboot resumes
    with the latest settings after Heat switched transports or credentials);
@@ -24,13 +30,13 @@ from . import fsutil, redaction, statefile
 from .config import Settings
 from .sources import registry
 
-LOG = logging.getLogger("stoker.transport")
+LOG = logging.getLogger("stoker.sourceconfig")
 LEARNED_FILE = "transport.json"
 LEARNED_ORIGIN = "the last fetched metadata"
 
 
 @dataclass(frozen=True)
-class Transport:
+class SourceConfig:
     """The chosen remote source and its settings, plus Heat's polling hints."""
 
     kind: str
@@ -44,7 +50,7 @@ class Transport:
 
 
 def choose(collect: Mapping[str, Any], origin: str, cfn_metadata_server: Path | None = None
-           ) -> Transport | None:
+           ) -> SourceConfig | None:
     """The first collector in Heat's list whose section is complete (null leftovers are skipped).
 
     Which kinds exist and which keys each needs is ``sources/registry.py``'s
@@ -63,7 +69,7 @@ def choose(collect: Mapping[str, Any], origin: str, cfn_metadata_server: Path | 
         section = _with_metadata_server(kind, dict(section), cfn_metadata_server)
         if all(section.get(key) not in (None, "") for key in entry.required):
             redaction.remember_secret_fields(section)
-            return Transport(kind, section, origin, _number(collect.get("polling_interval")),
+            return SourceConfig(kind, section, origin, _number(collect.get("polling_interval")),
                              _number(collect.get("splay")))
     return None
 
@@ -94,7 +100,7 @@ def _number(value: Any) -> float | None:
     return min(number, MAX_INTERVAL) if math.isfinite(number) and number >= 0 else None
 
 
-def learned(settings: Settings) -> Transport | None:
+def learned(settings: Settings) -> SourceConfig | None:
     """The settings last learned from Heat, if any.
 
     A damaged file is set aside (and the next source of settings is used): a
@@ -121,8 +127,8 @@ def remember(settings: Settings, collect: Mapping[str, Any]) -> bool:
     return True
 
 
-def from_ini(path: Path, settings: Settings) -> Transport | None:
-    """Transport sections of an upstream-style INI file (``/etc/os-collect-config.conf``)."""
+def from_ini(path: Path, settings: Settings) -> SourceConfig | None:
+    """Source sections of an upstream-style INI file (``/etc/os-collect-config.conf``)."""
     parser = configparser.ConfigParser(interpolation=None)
     try:
         parser.read(path, encoding="utf-8")
@@ -139,8 +145,8 @@ def from_ini(path: Path, settings: Settings) -> Transport | None:
     return choose(collect, str(path), settings.cfn_metadata_server)
 
 
-def from_settings(settings: Settings) -> Transport | None:
-    """Transport sections written in stoker's own config file."""
+def from_settings(settings: Settings) -> SourceConfig | None:
+    """Source sections written in stoker's own config file."""
     if not settings.transports:
         return None
     collect: dict[str, Any] = {name: dict(values) for name, values in settings.transports.items()}
@@ -161,7 +167,7 @@ def bootstrap_document(settings: Settings) -> dict[str, Any] | None:
     return value
 
 
-def initial(settings: Settings) -> Transport | None:
+def initial(settings: Settings) -> SourceConfig | None:
     """The transport to start with, by the precedence in the module docstring."""
     found = learned(settings) or from_settings(settings)
     if found is None and settings.os_collect_config.is_file():
