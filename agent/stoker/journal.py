@@ -71,9 +71,15 @@ class SignalState:
 
 @dataclass
 class Record:
-    """What happened to one deployment item."""
+    """What happened to one deployment item.
 
-    key: str
+    ``group`` is the group Heat sent (``component`` for a SoftwareComponent);
+    ``tool`` is the group of the hook that ran, which for a component is the
+    chosen entry's ``tool`` (Heat's own word for it). Both are keys of the
+    journal files and of ``stoker status --json``, so they keep these names.
+    """
+
+    key: str      # the file-name-safe id: the id itself, or a digest of an odd one
     id: str
     name: str
     group: str
