@@ -108,6 +108,8 @@ def test_daemon_survives_sighup_and_stops_cleanly_on_sigterm(tmp_path):
         _, stderr = daemon.communicate()
     assert code == 0
     assert "settings reloaded" in stderr
+    assert "each hook in its own cgroup" in stderr or "hooks in their own process group (" in stderr, \
+        "the start-up line must say how hooks are stopped on timeout"
     assert "received SIGTERM" in stderr
 
 
