@@ -21,8 +21,8 @@ from typing import Mapping
 
 from . import payload, redaction, runner
 from .config import Settings
-from .journal import (DiskFull, Journal, Record, SignalState, current_boot_id, process_running,
-                      process_start_time)
+from .journal import (SIGNAL_FAILED, DiskFull, Journal, Record, SignalState, current_boot_id,
+                      process_running, process_start_time)
 from .metadata import Document, Item, parse_item
 from .plan import HookFinder, Work, plan
 from .signals import transport_of
@@ -75,10 +75,12 @@ class Deployer:
         rundir = self.rundir(record.key)
         rebooted = record.boot_id is not None and record.boot_id != current_boot_id()
         item = self._stored_item(record.key)
+        lost = None
         outcome = None if rebooted else self._adopt(record, rundir, item)
-        lost = runner.status_problem(rundir) if outcome is None else None
-        if outcome is None and (lost or runner.recorded_status(rundir) is not None):
-            outcome = runner.collect(rundir, None)
+        if outcome is None:
+            status, lost = runner.read_status(rundir)
+            if status is not None or lost:
+                outcome = runner.collect(rundir, None, status)
         if outcome is not None:
             LOG.info("deployment %s: its hook finished while the agent was down; reporting its result",
                      record.name or record.key)
@@ -100,7 +102,11 @@ class Deployer:
         return True
 
     def _adopt(self, record: Record, rundir, item: Item | None) -> runner.HookOutcome | None:
-        """Wait for a hook that outlived the last agent; its outcome, or None when none is running."""
+        """Wait for a hook that outlived the last agent; its outcome only when it ran past its timeout.
+
+        None when no hook is running (any more): what it left in its run
+        directory is then read like that of a hook that ended while no agent watched.
+        """
         pid = self._live_wrapper(record, rundir)
         if pid is None:
             return None
@@ -116,7 +122,7 @@ class Deployer:
                 outcome.timed_out, outcome.timeout = True, timeout
                 return outcome
             time.sleep(ADOPT_POLL_SECONDS)
-        return runner.collect(rundir, None) if runner.recorded_status(rundir) is not None else None
+        return None
 
     def _live_wrapper(self, record: Record, rundir) -> int | None:
         """The pid of the hook's wrapper when it is still running, else None."""
@@ -134,7 +140,7 @@ class Deployer:
         text = DAMAGED_RECORD.format(reason=reason)
         if item is None:
             self.journal.finish(record, payload.failure(text), False, text,
-                                SignalState(state="failed", last_error="cannot signal: the deployment's item "
+                                SignalState(state=SIGNAL_FAILED, last_error="cannot signal: the deployment's item "
                                             "is missing or damaged too"))
             LOG.error("deployment %s: %s; its item is gone too, so Heat cannot be told", key, text)
             return record

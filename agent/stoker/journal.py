@@ -150,17 +150,16 @@ def _shape_problem(value: dict[str, Any], kind: type, types: dict[str, tuple[typ
     return None
 
 
-def _record_check(key: str):
-    """The shape check of the record file of ``key``."""
+def _record_file_check(key: str):
+    """The shape check of the record file of ``key``: an object naming that deployment.
+
+    Its fields are checked by :meth:`Record.from_dict`, which :meth:`Journal._load` calls once.
+    """
     def check(value: Any) -> str | None:
         if not isinstance(value, dict):
             return f"holds a JSON {type(value).__name__}, not a record"
         if value.get("key") != key:
             return f"names deployment {str(value.get('key'))[:80]!r}, not {key!r}"
-        try:
-            Record.from_dict(value)
-        except ValueError as err:
-            return f"is not a journal record: {err}"
         return None
     return check
 
@@ -202,10 +201,13 @@ class Journal:
         except OSError:
             paths = []
         for path in paths:
-            value, problem = statefile.read(path, _record_check(path.stem))
-            if problem is None and value is not None:
-                self._records[path.stem] = Record.from_dict(value)
-            elif problem is not None:
+            value, problem = statefile.read(path, _record_file_check(path.stem))
+            if value is not None:
+                try:
+                    self._records[path.stem] = Record.from_dict(value)
+                except ValueError as err:
+                    problem = f"is not a journal record: {err}"
+            if problem is not None:
                 self.damaged.append(Damaged(path.stem, f"journal record {problem}"))
                 if self.writer:
                     self.quarantine.put(path, problem)

@@ -21,7 +21,6 @@ process group with ``setsid``.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import re
@@ -34,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
+from . import statefile
 from .hookcgroup import HookCgroup
 
 LOG = logging.getLogger("stoker.runner")
@@ -98,8 +98,9 @@ def run_hook(hook: Path, stdin: bytes, *, timeout: float, rundir: Path,
     try:
         prepare_rundir(rundir, stdin)
     except OSError as err:
+        full = f"the disk is full ({err.strerror})" if statefile.is_disk_full(err) else None
         return HookOutcome(start_error=f"cannot prepare its run directory {rundir}: {err.strerror or err}",
-                           disk_full=_disk_full_reason(err), duration=time.monotonic() - started)
+                           disk_full=full, duration=time.monotonic() - started)
     cgroup = HookCgroup.create(rundir.name)
     try:
         process = subprocess.Popen(
@@ -132,9 +133,12 @@ def clear_rundir(rundir: Path) -> None:
     shutil.rmtree(rundir, ignore_errors=True)
 
 
-def collect(rundir: Path, returncode: int | None) -> HookOutcome:
-    """The outcome from the run directory's files; ``returncode`` from the wrapper when known."""
-    status = recorded_status(rundir)
+def collect(rundir: Path, returncode: int | None, status: int | None = None) -> HookOutcome:
+    """The outcome from the run directory's files; ``returncode`` from the wrapper when known.
+
+    ``status``: the recorded exit status when the caller read it already.
+    """
+    status = recorded_status(rundir) if status is None else status
     code = status if status is not None else returncode
     if code is not None and code < 0:  # the wrapper itself was killed: report the signal
         code = 128 - code
@@ -149,24 +153,25 @@ def collect(rundir: Path, returncode: int | None) -> HookOutcome:
 
 def recorded_status(rundir: Path) -> int | None:
     """The hook's exit status as the wrapper recorded it, None when it has not (yet) or it is damaged."""
-    try:
-        text = (rundir / "status").read_bytes()[:16]
-    except OSError:
-        return None
-    return int(text) if _STATUS.match(text) else None
+    return read_status(rundir)[0]
 
 
-def status_problem(rundir: Path) -> str | None:
-    """What is wrong with a status file that exists but is not what the wrapper writes (digits, newline)."""
+def read_status(rundir: Path) -> tuple[int | None, str | None]:
+    """The recorded exit status, and what is wrong with a status file that exists but is damaged.
+
+    ``(code, None)`` once the wrapper wrote it (digits and a newline, as its
+    ``echo`` does); ``(None, None)`` while there is none; ``(None, reason)``
+    for anything else, which only damage (or a torn write) leaves behind.
+    """
     try:
         text = (rundir / "status").read_bytes()[:16]
     except FileNotFoundError:
-        return None
+        return None, None
     except OSError as err:
-        return f"cannot be read ({err.strerror or err})"
+        return None, f"cannot be read ({err.strerror or err})"
     if _STATUS.match(text):
-        return None
-    return "is empty" if not text else f"does not hold an exit status ({text[:8]!r})"
+        return int(text), None
+    return None, "is empty" if not text else f"does not hold an exit status ({text[:8]!r})"
 
 
 def recorded_pid(rundir: Path) -> int | None:
@@ -210,12 +215,6 @@ def low_space(path: Path) -> str | None:
         return None
     if stats.f_bavail * stats.f_frsize < LOW_SPACE:
         return f"the disk is full (less than {LOW_SPACE // 1024} KiB free on the file system of {path})"
-    return None
-
-
-def _disk_full_reason(err: OSError) -> str | None:
-    if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"the disk is full ({err.strerror})"
     return None
 
 
