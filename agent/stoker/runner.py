@@ -259,6 +259,24 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
+def last_output_line(rundir: Path, limit: int = 4096) -> str:
+    """The last non-empty line a running hook printed (stdout or stderr, whichever changed last).
+
+    For ``stoker status``: the progress of a long hook without opening its files.
+    """
+    newest: list[tuple[float, str]] = []
+    for name in ("stdout", "stderr"):
+        try:
+            changed = (rundir / name).stat().st_mtime
+        except OSError:
+            continue
+        tail, _cut = _read_tail(rundir / name, limit)
+        lines = [line.strip() for line in tail.decode("utf-8", "replace").splitlines() if line.strip()]
+        if lines:
+            newest.append((changed, lines[-1]))
+    return max(newest)[1] if newest else ""
+
+
 def _read_tail(path: Path, limit: int) -> tuple[bytes, int]:
     """The last ``limit`` bytes of a file and how many bytes were cut before them (nothing when missing)."""
     try:
