@@ -270,6 +270,36 @@ def doing(what: str, path: str) -> Iterator[None]:
         raise
 
 
+# ``stoker plan`` runs a hook with STOKER_DRY_RUN=1 only when its file declares a line
+# "# stoker-dry-run: <what it does>": the hook then says what would change and changes
+# nothing (docs/architecture.md, "Previewing: stoker plan").
+DRY_RUN_VARIABLE = "STOKER_DRY_RUN"
+
+
+def dry_run() -> bool:
+    """Whether this run is ``stoker plan``'s preview: report what would change, change nothing."""
+    return os.environ.get(DRY_RUN_VARIABLE) == "1"
+
+
+def file_diff(path: str, new: str | bytes) -> str:
+    """A unified diff from the file as it is now to ``new``: empty when nothing would change."""
+    import difflib
+
+    text = new.decode("utf-8", "replace") if isinstance(new, bytes) else new
+    try:
+        with open(path, "rb") as handle:
+            old: str | None = handle.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        old = None
+    except OSError as err:
+        return f"{path}: cannot be read ({err.strerror or err}), so it cannot be compared\n"
+    if old == text:
+        return ""
+    lines = difflib.unified_diff((old or "").splitlines(keepends=True), text.splitlines(keepends=True),
+                                 fromfile="/dev/null" if old is None else path, tofile=path)
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
 def ensure_dir(path: str, mode: int = 0o700) -> str:
     """Create a directory (and parents) if missing; new directories get ``mode``."""
     with doing("create directory", path):

@@ -110,7 +110,7 @@ def busy(records: Iterable[Record]) -> bool:
 
 def damage_report(journal: Journal) -> list[dict]:
     """Damaged state files: those in quarantine, and (read-only views) those still in place."""
-    entries = [dict(entry, at=_iso(entry["at"])) for entry in journal.quarantine.entries()]
+    entries = [dict(entry, at=iso_time(entry["at"])) for entry in journal.quarantine.entries()]
     for damaged in journal.damaged:
         entries.append({"file": str(journal.dir / f"{damaged.key}.json"), "reason": damaged.reason,
                         "at": None, "moved_to": ""})
@@ -143,7 +143,7 @@ def _agent_json(view: Snapshot) -> dict:
     state = asdict(polling)
     for key in ("started_at", "failing_since", "last_poll_at", "last_success_at", "last_change_at",
                 "last_error_at"):
-        state[key] = _iso(state[key])
+        state[key] = iso_time(state[key])
     return {"running": view.agent_running, "polling": redact_value(state)}
 
 
@@ -152,10 +152,10 @@ def _row(record: Record, superseded: bool = False, progress: Progress | None = N
     for internal in ("pid_start", "boot_id"):  # for recovery only, not what happened
         row.pop(internal, None)
     for key in ("seen_at", "started_at", "finished_at"):
-        row[key] = _iso(row[key])
-    row["signal"]["delivered_at"] = _iso(row["signal"]["delivered_at"])
-    row["signal"]["next_attempt_at"] = _iso(row["signal"]["next_attempt_at"] or None)
-    row["signal"]["deadline"] = _iso(row["signal"]["deadline"] or None)
+        row[key] = iso_time(row[key])
+    row["signal"]["delivered_at"] = iso_time(row["signal"]["delivered_at"])
+    row["signal"]["next_attempt_at"] = iso_time(row["signal"]["next_attempt_at"] or None)
+    row["signal"]["deadline"] = iso_time(row["signal"]["deadline"] or None)
     row["superseded"] = superseded
     row["progress"] = None if progress is None else {"elapsed": round(progress.elapsed, 3),
                                                      "last_output": progress.last_output}
@@ -281,7 +281,7 @@ def _alive(pid: int) -> bool:
 def _ago(value: float | None, now: float) -> str:
     if not value:
         return ""
-    return f"{_iso(value)} ({_duration(max(0.0, now - value), whole=True)} ago)"
+    return f"{iso_time(value)} ({_duration(max(0.0, now - value), whole=True)} ago)"
 
 
 def _cut(text: str, width: int) -> str:
@@ -294,7 +294,7 @@ def _duration(seconds: float | None, whole: bool = False) -> str:
     return f"{seconds:.0f}s" if whole else f"{seconds:.2f}s"
 
 
-def _iso(value: float | None) -> str | None:
+def iso_time(value: float | None) -> str | None:
     """A timestamp as ISO 8601 UTC; one no calendar can show (a damaged record's) as its number."""
     if not value:
         return None
