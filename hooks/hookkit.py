@@ -372,7 +372,7 @@ def run_tool(argv: list[str], *, env: Mapping[str, str] | None = None, cwd: str 
     :func:`main`, so that a crash after the tool ran still reports its output.
     """
     global _last_tool
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with _capture_file("stdout") as out, _capture_file("stderr") as err:
         stdin = subprocess.DEVNULL
         stdin_file = None
         if stdin_text is not None:
@@ -395,6 +395,24 @@ def run_tool(argv: list[str], *, env: Mapping[str, str] | None = None, cwd: str 
                 stdin_file.close()
         _last_tool = ToolResult(code, read_tail(out), read_tail(err))
         return _last_tool
+
+
+# The agent names the hook's run directory here; the tool's output is captured there, where
+# ``stoker status`` can show its last line while the tool still runs (docs/architecture.md,
+# "Running a hook"). Without it (a hook run by hand) anonymous temporary files are used.
+RUN_DIR_VARIABLE = "STOKER_RUN_DIR"
+
+
+def _capture_file(stream: str) -> Any:
+    """A file to capture one of the tool's streams in: ``$STOKER_RUN_DIR/tool-<stream>`` when usable."""
+    run_dir = os.environ.get(RUN_DIR_VARIABLE)
+    if run_dir and os.path.isdir(run_dir):
+        try:
+            fd = os.open(os.path.join(run_dir, f"tool-{stream}"), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+            return os.fdopen(fd, "w+b")
+        except OSError:
+            pass  # a full disk or odd directory only costs the progress view
+    return tempfile.TemporaryFile()
 
 
 def read_tail(handle: Any, limit: int = CAPTURE_LIMIT) -> str:
