@@ -156,6 +156,8 @@ def _row(record: Record, superseded: bool = False, progress: Progress | None = N
     row["signal"]["delivered_at"] = _iso(row["signal"]["delivered_at"])
     row["signal"]["next_attempt_at"] = _iso(row["signal"]["next_attempt_at"] or None)
     row["signal"]["deadline"] = _iso(row["signal"]["deadline"] or None)
+    for attempt in row["signal"].get("history", []):
+        attempt["at"] = _iso(attempt["at"])
     row["superseded"] = superseded
     row["progress"] = None if progress is None else {"elapsed": round(progress.elapsed, 3),
                                                      "last_output": progress.last_output}
