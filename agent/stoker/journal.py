@@ -29,7 +29,7 @@ import time
 from dataclasses import MISSING as dataclasses_missing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from . import fsutil, statefile
 from .metadata import Item
@@ -239,6 +239,9 @@ class Journal:
         self._unsaved: set[str] = set()           # records the disk refused
         self._unsaved_files: dict[Path, Any] = {}  # items and payloads the disk refused
         self._lock = threading.RLock()  # the outbox thread updates signal states
+        # Called after every change of a record (saved or kept in memory), outside the lock:
+        # the metrics file follows the journal this way. It must not raise.
+        self.on_change: Callable[[Record], None] | None = None
         if writer:
             fsutil.ensure_dir(state_dir).chmod(0o700)
             fsutil.ensure_dir(self.dir)
@@ -385,6 +388,8 @@ class Journal:
                      self.deployed_dir / f"{record.key}.notify.json"):
             with contextlib.suppress(OSError):
                 fsutil.remove(path)
+        if self.on_change is not None:
+            self.on_change(record)
 
     def request_rerun(self, record: Record) -> None:
         """Ask the agent holding the state (now or at its next poll) to forget ``record``."""
@@ -451,6 +456,12 @@ class Journal:
                 self._unsaved_files.pop(path, None)
 
     def _save(self, record: Record) -> bool:
+        saved = self._save_locked(record)
+        if self.on_change is not None:
+            self.on_change(record)
+        return saved
+
+    def _save_locked(self, record: Record) -> bool:
         with self._lock:
             self._records[record.key] = record
             try:
