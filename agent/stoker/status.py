@@ -141,8 +141,8 @@ def _agent_json(view: Snapshot) -> dict:
     if polling is None:
         return {"running": False, "polling": None}
     state = asdict(polling)
-    for key in ("started_at", "failing_since", "last_poll_at", "last_success_at", "last_change_at",
-                "last_error_at"):
+    for key in ("started_at", "first_poll_at", "failing_since", "last_poll_at", "last_success_at",
+                "last_change_at", "last_error_at"):
         state[key] = _iso(state[key])
     return {"running": view.agent_running, "polling": redact_value(state)}
 
