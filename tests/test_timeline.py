@@ -69,7 +69,7 @@ def test_the_text_view_lists_the_longest_first_with_retries_and_the_agents_miles
     text = timeline.as_text(timeline.build([slow, quick, flaky], poll, boot_id=BOOT, boot_at=90.0, now=200.0))
     rows = [line for line in text.splitlines() if "(script CREATE)" in line]
     assert [row.split("FAILED" if "FAILED" in row else "OK")[1].split()[0] for row in rows] == \
-        ["flaky", "quick", "slow"], text
+        ["slow", "flaky", "quick"], "own time (hook + signal) first, not the wait behind others:\n" + text
     assert "agent started" in text and "first poll" in text and "boot " in text
     assert "+37.00s retry (503), +39.00s delivered" in text, "offsets count from the agent's start"
     assert "exit status 3: boom" in text

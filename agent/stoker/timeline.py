@@ -92,7 +92,12 @@ class Lane:
         return max(ends)
 
     def total(self, now: float) -> float:
+        """From the fetch to the signal: the wait behind earlier deployments included."""
         return max(0.0, self.end(now) - self.seen_at)
+
+    def own(self, now: float) -> float:
+        """The deployment's own time: its hook and its signal, not the wait behind others (the blame order)."""
+        return max(0.0, self.end(now) - (self.started_at if self.started_at is not None else self.seen_at))
 
 
 @dataclass
@@ -179,7 +184,8 @@ def boot_time(path: str = PROC_STAT) -> float | None:
 
 
 def as_text(timeline: Timeline) -> str:
-    """Milestones, then one line per deployment, longest first (like ``systemd-analyze blame``)."""
+    """Milestones, then one line per deployment, longest own time (hook + signal) first, like
+    ``systemd-analyze blame``; the wait behind earlier deployments and the total are beside it."""
     if not timeline.lanes:
         return "no deployments known" + _hidden_note(timeline)
     origin = timeline.start
@@ -190,10 +196,10 @@ def as_text(timeline: Timeline) -> str:
         lines.append(f"boot to all signalled: {signalled - timeline.boot_at:.2f}s")
     elif signalled is None:
         lines.append(f"not all signalled yet: {_unsettled(timeline)}")
-    lines += ["", f"{'TOTAL':>9} {'WAIT':>8} {'HOOK':>9} {'SIGNAL':>8} {'TRIES':>5}  {'RESULT':7} DEPLOYMENT"]
-    for lane in sorted(timeline.lanes, key=lambda l: l.total(timeline.now), reverse=True):
-        lines.append(f"{_secs(lane.total(timeline.now)):>9} {_secs(lane.wait):>8} {_secs(lane.hook):>9} "
-                     f"{_secs(lane.signalling):>8} {lane.attempt_count or '':>5}  {_result(lane):7} "
+    lines += ["", f"{'HOOK':>9} {'SIGNAL':>8} {'WAIT':>8} {'TOTAL':>9} {'TRIES':>5}  {'RESULT':7} DEPLOYMENT"]
+    for lane in sorted(timeline.lanes, key=lambda l: l.own(timeline.now), reverse=True):
+        lines.append(f"{_secs(lane.hook):>9} {_secs(lane.signalling):>8} {_secs(lane.wait):>8} "
+                     f"{_secs(lane.total(timeline.now)):>9} {lane.attempt_count or '':>5}  {_result(lane):7} "
                      f"{lane.name} ({lane.group} {lane.action}) at {_offset(lane.seen_at, origin)}")
         if lane.attempts and (len(lane.attempts) > 1 or lane.attempts[0].outcome != "delivered"):
             lines.append(f"{'':43}signal: " + ", ".join(

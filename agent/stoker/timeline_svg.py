@@ -23,7 +23,7 @@ from .timeline import Lane, Timeline
 WIDTH = 1000
 LABEL_WIDTH = 250
 RIGHT_MARGIN = 30
-TOP = 78
+TOP = 100
 LANE_HEIGHT = 26
 BAR_HEIGHT = 14
 SIGNAL_HEIGHT = 8
@@ -181,10 +181,10 @@ def _milestones(timeline: Timeline, scale: Scale, bottom: float) -> list[str]:
             continue
         x = scale.x(at)
         ident = "milestone-" + label.replace(" ", "-")
-        parts.append(f'<line id="{ident}" x1="{x:.1f}" y1="{TOP - 30}" x2="{x:.1f}" y2="{bottom}" '
+        parts.append(f'<line id="{ident}" x1="{x:.1f}" y1="{TOP - 44 - 12 * (row % 2)}" x2="{x:.1f}" y2="{bottom}" '
                      f'stroke="{COLOURS["milestone"]}" stroke-width="1" stroke-dasharray="4,3"/>')
         near_right = x > WIDTH - RIGHT_MARGIN - 90
-        parts.append(_text(x - 3 if near_right else x + 3, TOP - 32 - 11 * (row % 2), label,
+        parts.append(_text(x - 3 if near_right else x + 3, TOP - 34 - 12 * (row % 2), label,
                            anchor="end" if near_right else None, colour=COLOURS["milestone"]))
         row += 1
     return parts
