@@ -16,7 +16,7 @@ opened anywhere. Each shape carries an ``id`` (``lane-N-hook``, ``lane-N-attempt
 from __future__ import annotations
 
 import math
-from xml.sax.saxutils import escape
+from html import escape  # not xml.sax.saxutils, which loads urllib.request (and OpenSSL)
 
 from .timeline import Lane, Timeline
 
