@@ -94,3 +94,24 @@ def test_no_metrics_file_is_written_when_metrics_file_is_unset(tmp_path, cloud):
     result = apply(agent, [deployment(cloud, "plain")])
     assert result.returncode == 0, result.stderr
     assert not list(tmp_path.rglob("*.prom"))
+
+
+def test_metrics_can_be_turned_on_by_a_reload_without_a_restart(tmp_path, cloud):
+    import signal
+
+    agent = Agent(tmp_path)
+    sections = {"cfn": cloud.collect_section("POLL_SERVER_CFN")}
+    write_config(agent, sections=sections)
+    cloud.publish(document([deployment(cloud, "d1")], cloud.os_collect_config("POLL_SERVER_CFN")))
+    path = tmp_path / "textfile" / "stoker.prom"
+    daemon = Process(agent, "run")
+    try:
+        wait_for(lambda: (agent.state / "polling.json").exists(), timeout=20, what="a first poll")
+        assert not path.exists()
+        write_config(agent, sections=sections, metrics_file=path)
+        daemon.popen.send_signal(signal.SIGHUP)
+        wait_for(lambda: path.exists() and "stoker_polls_total" in path.read_text(), timeout=20,
+                 what="the metrics file after SIGHUP")
+        assert 'stoker_deployments{group="script",result="succeeded"} 1' in path.read_text()
+    finally:
+        daemon.stop()

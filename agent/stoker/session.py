@@ -39,16 +39,22 @@ def tls_options(settings: Settings) -> TLSOptions:
     return TLSOptions(ca_file=settings.ca_certificate or None)
 
 
+def follow_with_metrics(journal: Journal, settings: Settings) -> MetricsFile | None:
+    """The metrics file that ``settings`` ask for, kept up to date with every change of the journal."""
+    metrics = MetricsFile(settings.metrics_file, journal) if settings.metrics_file else None
+    journal.on_change = metrics.refresh if metrics is not None else None
+    if metrics is not None:
+        metrics.refresh()
+    return metrics
+
+
 @contextlib.contextmanager
 def open_session(settings: Settings, on_delivered: Callable[[Record], None] | None = None
                  ) -> Iterator[AgentSession]:
     """Lock the state, recover interrupted work, and deliver signals in the background until exit."""
     journal = Journal(settings.state_dir, settings.deployed_dir)
     with journal.locked():
-        metrics = MetricsFile(settings.metrics_file, journal) if settings.metrics_file else None
-        if metrics is not None:
-            journal.on_change = metrics.refresh
-            metrics.refresh()
+        metrics = follow_with_metrics(journal, settings)
         outbox = Outbox(journal, retry_period=settings.signal_retry_period, timeout=max(settings.timeout, 30.0),
                         tls=tls_options(settings), on_delivered=on_delivered)
         deployer = Deployer(settings, journal, outbox, hook_env=settings.hook_environment)
