@@ -16,6 +16,7 @@ import urllib.parse
 import pytest
 
 from tests.agent_helpers import VENV_BIN, Agent, wait_for
+from tests.loopback import Cloud
 from tests.test_signals import Process, deployment, document, signals_for, write_config
 
 pytestmark = pytest.mark.contract
@@ -55,8 +56,14 @@ def url_secrets(url: str) -> list[str]:
     return [value for key in ("Signature", "AWSAccessKeyId", "temp_url_sig") for value in query.get(key, [])]
 
 
-@pytest.fixture
-def bundle(tmp_path, cloud):
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    """The bundle of a planted run, made once (the tests only read it)."""
+    with Cloud() as cloud:
+        yield _planted_bundle(tmp_path_factory.mktemp("bundle"), cloud)
+
+
+def _planted_bundle(tmp_path, cloud):
     agent = Agent(tmp_path)
     heat = cloud.collect_section("POLL_SERVER_HEAT")
     cfn = cloud.collect_section("POLL_SERVER_CFN")
