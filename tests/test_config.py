@@ -45,3 +45,11 @@ def test_bad_config_files_are_refused_with_the_key_named(tmp_path, text, words):
 def test_a_named_config_file_that_does_not_exist_is_an_error(tmp_path):
     with pytest.raises(config.ConfigError, match="does not exist"):
         config.load(str(tmp_path / "missing.conf"), env={})
+
+
+def test_a_relative_state_or_deployed_directory_is_made_absolute(tmp_path, monkeypatch):
+    """Hooks run from "/", so a relative ``--state-dir state`` would point them at /state."""
+    monkeypatch.chdir(tmp_path)
+    settings = config.load(write(tmp_path, "[DEFAULT]\ndeployed_dir = deployed\n"), env={},
+                           overrides={"state_dir": "state"})
+    assert settings.state_dir == tmp_path / "state" and settings.deployed_dir == tmp_path / "deployed"

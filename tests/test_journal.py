@@ -117,3 +117,29 @@ def test_a_zombie_hook_counts_as_exited_for_recovery():
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def _record_json(**signal):
+    return {"key": "k1", "id": "k1", "name": "n", "group": "script", "action": "CREATE", "state": "finished",
+            "seen_at": 1.0, "signal": {"transport": "CFN_SIGNAL", "state": "delivered", **signal}}
+
+
+def test_a_record_written_before_attempt_histories_existed_loads_with_none():
+    from stoker.journal import Record
+    record = Record.from_dict(_record_json(attempts=2))
+    assert record.signal.history == [] and record.signal.attempts == 2
+
+
+@pytest.mark.parametrize("history, words", [
+    ("not a list", "signal is a str"),
+    ([1], "history holds a int"),
+    ([{"at": 1.0, "outcome": "retry", "http_status": None}], "lacks error"),
+    ([{"at": "soon", "outcome": "retry", "http_status": None, "error": ""}], "str at"),
+    ([{"at": 1.0, "outcome": "maybe", "http_status": None, "error": ""}], "unknown outcome"),
+    ([{"at": 1.0, "outcome": "retry", "http_status": True, "error": ""}], "bool http_status"),
+    ([{"at": 1.0, "outcome": "retry", "http_status": None, "error": ""}] * 21, "at most 20"),
+])
+def test_a_damaged_attempt_history_makes_the_record_damaged(history, words):
+    from stoker.journal import Record
+    with pytest.raises(ValueError, match=words.replace("signal is a str", "history is a str")):
+        Record.from_dict(_record_json(history=history))

@@ -113,3 +113,44 @@ def test_backoff_grows_exponentially_with_jitter_and_a_ceiling(attempts):
     low, high = backoff(attempts, rng=lambda: 0.0), backoff(attempts, rng=lambda: 1.0)
     assert low == pytest.approx(high / 2)
     assert high == min(MAX_DELAY, 2 ** (attempts - 1))
+
+
+def test_each_attempt_is_kept_with_its_time_and_outcome(tmp_path):
+    sender = Sender(SignalError("503 busy", transient=True, status=503),
+                    SignalError("no answer", transient=True))
+    clock = Clock()
+    journal, outbox, record = finished(tmp_path, sender, clock)
+    for now in (1000.0, 1010.0, 1050.0):
+        clock.now = now
+        record.signal.next_attempt_at = 0.0
+        outbox.deliver_due()
+    history = Journal(tmp_path / "state", tmp_path / "deployed").get("d1").signal.history
+    assert [(h["at"], h["outcome"], h["http_status"]) for h in history] == [
+        (1000.0, "retry", 503), (1010.0, "retry", None), (1050.0, "delivered", None)]
+    assert "503 busy" in history[0]["error"] and history[2]["error"] == ""
+
+
+def test_a_refused_attempt_is_kept_with_its_status_and_no_signature(tmp_path):
+    sender, clock = Sender(SignalError(f"403 from {SIGNED}", transient=False, status=403)), Clock()
+    journal, outbox, _ = finished(tmp_path, sender, clock)
+    outbox.deliver_due()
+    (attempt,) = journal.get("d1").signal.history
+    assert (attempt["outcome"], attempt["http_status"]) == ("refused", 403)
+    assert "SIGSIGSIG" not in attempt["error"]
+
+
+def test_the_attempt_history_keeps_the_first_and_the_latest_attempts(tmp_path):
+    from stoker.journal import HISTORY_LIMIT
+    sender = Sender(*[SignalError(f"fail {n}", transient=True, status=500) for n in range(HISTORY_LIMIT + 5)])
+    clock = Clock()
+    journal, outbox, record = finished(tmp_path, sender, clock)
+    for n in range(HISTORY_LIMIT + 6):
+        clock.now = 1000.0 + n
+        record.signal.next_attempt_at = 0.0
+        outbox.deliver_due()
+    signal = journal.get("d1").signal
+    assert signal.attempts == HISTORY_LIMIT + 6 and signal.state == "delivered"
+    assert len(signal.history) == HISTORY_LIMIT
+    assert signal.history[0]["at"] == 1000.0, "the first attempt is kept"
+    assert signal.history[-1]["outcome"] == "delivered"
+    assert [h["at"] for h in signal.history[1:]] == [1000.0 + n for n in range(7, HISTORY_LIMIT + 6)]

@@ -49,6 +49,7 @@ class Settings:
     collectors: tuple[str, ...] = ()
     log_level: str = "info"
     memory_limit: float = 512.0
+    metrics_file: Path | None = None  # Prometheus text file for node_exporter's textfile collector; None: off
     transports: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     hook_environment: Mapping[str, str] = field(default_factory=dict)
     config_file: Path | None = None
@@ -70,7 +71,7 @@ class Settings:
 _FLOATS = {"hook_timeout", "signal_wait", "signal_retry_period", "polling_interval",
            "min_polling_interval", "splay", "timeout", "memory_limit"}
 _PATHS = {"state_dir", "deployed_dir", "shell_config", "cfn_init_data", "cfn_metadata_server",
-          "os_collect_config"}
+          "os_collect_config", "metrics_file"}
 _STRINGS = {"ca_certificate", "log_level"}
 _ENV = {"HEAT_CONFIG_DEPLOYED": "deployed_dir", "HEAT_SHELL_CONFIG": "shell_config",
         "STOKER_STATE_DIR": "state_dir"}
@@ -99,6 +100,11 @@ def load(config_file: str | None = None, env: Mapping[str, str] | None = None,
         raise ConfigError(f"config file {path} does not exist")
     values.update(_from_env(env, values))
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    # Hooks run from "/" with the run directory's path on their command line, so a relative
+    # state or deployed directory (``--state-dir state``) must be made absolute here, once.
+    for key in ("state_dir", "deployed_dir"):
+        if key in values:
+            values[key] = Path(values[key]).absolute()
     return Settings(**values)
 
 

@@ -18,7 +18,7 @@ from .exitcodes import OK, SOURCE_ERROR
 from .journal import Record
 from .poller import Poller
 from .runner import limit_agent_memory
-from .session import AgentSession, open_session
+from .session import AgentSession, follow_with_metrics, open_session
 
 LOG = logging.getLogger("stoker.daemon")
 
@@ -129,6 +129,7 @@ class Daemon:
         from .deployer import Deployer
 
         session.deployer = Deployer(settings, session.journal, session.outbox, settings.hook_environment)
+        session.metrics = follow_with_metrics(session.journal, settings)
         self.poller.reconfigure(settings)
         LOG.info("settings reloaded from %s", settings.config_file or "defaults")
 

@@ -163,20 +163,21 @@ class Deployer:
         for problem in document.ignored:
             LOG.error("ignored part of the metadata: %s", problem)
         self.flush()
+        seen_at = time.time()  # the document was fetched just now: items later in it wait for earlier ones
         records = []
         for work in plan(document, self._known(), self.finder):
-            record = self.carry_out(work)
+            record = self.carry_out(work, seen_at)
             if record is not None:
                 records.append(record)
         return records
 
-    def carry_out(self, work: Work) -> Record | None:
+    def carry_out(self, work: Work, seen_at: float | None = None) -> Record | None:
         """Run one deployment (or record its planned verdict) and queue its signal; never raises."""
         item = work.item
         try:
             redaction.remember_secret_fields(item.raw.get("inputs"))
             try:
-                record = self.journal.begin(item, work.tool)
+                record = self.journal.begin(item, work.tool, seen_at)
             except DiskFull as err:
                 record = self.journal.get(item.key)
                 assert record is not None

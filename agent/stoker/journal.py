@@ -29,7 +29,7 @@ import time
 from dataclasses import MISSING as dataclasses_missing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from . import fsutil, statefile
 from .metadata import Item
@@ -45,6 +45,14 @@ SIGNAL_PENDING = "pending"      # waiting for a (first or next) delivery attempt
 SIGNAL_DELIVERED = "delivered"
 SIGNAL_FAILED = "failed"        # refused for good, or retried until the retry period ran out
 SIGNAL_STATES = (SIGNAL_NONE, SIGNAL_PENDING, SIGNAL_DELIVERED, SIGNAL_FAILED)
+
+# What one delivery attempt came to (``SignalState.history``).
+ATTEMPT_DELIVERED = "delivered"
+ATTEMPT_RETRY = "retry"          # a transient failure: tried again later
+ATTEMPT_REFUSED = "refused"      # a final refusal: not tried again
+ATTEMPT_GAVE_UP = "gave_up"      # a transient failure after the retry period ran out
+ATTEMPT_OUTCOMES = (ATTEMPT_DELIVERED, ATTEMPT_RETRY, ATTEMPT_REFUSED, ATTEMPT_GAVE_UP)
+HISTORY_LIMIT = 20               # attempts kept per signal: the first one and the latest ones
 
 
 class DiskFull(OSError):
@@ -67,6 +75,19 @@ class SignalState:
     last_error: str = ""
     http_status: int | None = None
     delivered_at: float | None = None
+    # One entry per delivery attempt, oldest first: {"at", "outcome", "http_status", "error"}.
+    # Bounded (HISTORY_LIMIT): the first attempt and the latest ones; ``attempts`` keeps the count.
+    # Records written before it existed have none.
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def with_attempt(self, at: float, outcome: str, http_status: int | None = None,
+                     error: str = "") -> list[dict[str, Any]]:
+        """The history with one more attempt, trimmed to :data:`HISTORY_LIMIT` entries."""
+        entry = {"at": at, "outcome": outcome, "http_status": http_status, "error": error[:300]}
+        history = [*self.history, entry]
+        if len(history) > HISTORY_LIMIT:
+            history = history[:1] + history[-(HISTORY_LIMIT - 1):]
+        return history
 
 
 @dataclass
@@ -111,6 +132,8 @@ class Record:
             problem = f"its state {value.get('state')!r} is neither running nor finished"
         if problem is None and signal.get("state", SIGNAL_NONE) not in SIGNAL_STATES:
             problem = f"its signal state {signal.get('state')!r} is unknown"
+        if problem is None:
+            problem = _history_problem(signal.get("history", []))
         if problem:
             raise ValueError(problem)
         known = {k: v for k, v in value.items() if k in cls.__dataclass_fields__ and k != "signal"}
@@ -131,8 +154,31 @@ _RECORD_TYPES: dict[str, tuple[type, ...]] = {
 _SIGNAL_TYPES: dict[str, tuple[type, ...]] = {
     "transport": (str,), "state": (str,), "attempts": (int,), "next_attempt_at": _NUMBER,
     "deadline": _NUMBER, "last_error": (str,), "http_status": (int, type(None)),
-    "delivered_at": _OPTIONAL_NUMBER,
+    "delivered_at": _OPTIONAL_NUMBER, "history": (list,),
 }
+_ATTEMPT_TYPES: dict[str, tuple[type, ...]] = {
+    "at": _NUMBER, "outcome": (str,), "http_status": (int, type(None)), "error": (str,),
+}
+
+
+def _history_problem(history: list[Any]) -> str | None:
+    """What makes a signal's attempt history not one, or None."""
+    if len(history) > HISTORY_LIMIT:
+        return f"its signal history has {len(history)} entries (at most {HISTORY_LIMIT})"
+    for entry in history:
+        if not isinstance(entry, dict):
+            return f"its signal history holds a {type(entry).__name__}"
+        missing = sorted(set(_ATTEMPT_TYPES) - set(entry))
+        if missing:
+            return f"an entry of its signal history lacks {', '.join(missing)}"
+        for name, allowed in _ATTEMPT_TYPES.items():
+            item = entry[name]
+            if isinstance(item, bool) or not isinstance(item, allowed) or \
+                    (isinstance(item, float) and not math.isfinite(item)):
+                return f"an entry of its signal history has a {type(item).__name__} {name}"
+        if entry["outcome"] not in ATTEMPT_OUTCOMES:
+            return f"an entry of its signal history has the unknown outcome {entry['outcome']!r}"
+    return None
 
 
 def _shape_problem(value: dict[str, Any], kind: type, types: dict[str, tuple[type, ...]]) -> str | None:
@@ -193,6 +239,9 @@ class Journal:
         self._unsaved: set[str] = set()           # records the disk refused
         self._unsaved_files: dict[Path, Any] = {}  # items and payloads the disk refused
         self._lock = threading.RLock()  # the outbox thread updates signal states
+        # Called after every change of a record (saved or kept in memory), outside the lock:
+        # the metrics file follows the journal this way. It must not raise.
+        self.on_change: Callable[[Record], None] | None = None
         if writer:
             fsutil.ensure_dir(state_dir).chmod(0o700)
             fsutil.ensure_dir(self.dir)
@@ -281,8 +330,11 @@ class Journal:
 
     # --------------------------------------------------------------- changes
 
-    def begin(self, item: Item, tool: str) -> Record:
+    def begin(self, item: Item, tool: str, seen_at: float | None = None) -> Record:
         """Record that ``item`` is about to run; from now on it is never run again by itself.
+
+        ``seen_at``: when the document holding the item was fetched (default: now);
+        earlier than the start when the item waited for others in the same document.
 
         Raises :class:`DiskFull` when the start could not be put on disk: the
         record is then kept in memory (so the failure can still be signalled),
@@ -291,7 +343,7 @@ class Journal:
         now = time.time()
         record = Record(key=item.key, id=item.id, name=item.name, group=item.group,
                         action=item.action, tool=tool, stack=item.stack_name,
-                        resource=item.resource_name, seen_at=now, started_at=now,
+                        resource=item.resource_name, seen_at=min(seen_at or now, now), started_at=now,
                         boot_id=current_boot_id())
         self._write_file(self.deployed_dir / f"{item.key}.json", item.raw)
         self._save(record)
@@ -336,6 +388,8 @@ class Journal:
                      self.deployed_dir / f"{record.key}.notify.json"):
             with contextlib.suppress(OSError):
                 fsutil.remove(path)
+        if self.on_change is not None:
+            self.on_change(record)
 
     def request_rerun(self, record: Record) -> None:
         """Ask the agent holding the state (now or at its next poll) to forget ``record``."""
@@ -402,6 +456,12 @@ class Journal:
                 self._unsaved_files.pop(path, None)
 
     def _save(self, record: Record) -> bool:
+        saved = self._save_locked(record)
+        if self.on_change is not None:
+            self.on_change(record)
+        return saved
+
+    def _save_locked(self, record: Record) -> bool:
         with self._lock:
             self._records[record.key] = record
             try:

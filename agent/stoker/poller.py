@@ -97,6 +97,9 @@ class Poller:
         state.interval = self.interval_ceiling()
         state.polled(error, changed)
         self._poll_state_file.save(state)
+        metrics = getattr(self.session, "metrics", None)
+        if metrics is not None:
+            metrics.polled(state)
 
     def _housekeeping(self) -> None:
         """Before each poll: save what a full disk kept in memory, take ``stoker rerun`` requests.

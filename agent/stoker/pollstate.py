@@ -36,6 +36,7 @@ class PollState:
     endpoint: str = ""        # the URL or path polled, secrets masked
     interval: float = 0.0     # the configured ceiling between polls, in seconds
     polls: int = 0
+    first_poll_at: float | None = None   # when this agent first polled (``stoker analyze``)
     errors: int = 0           # failed polls since the agent started
     failing_since: float | None = None
     last_poll_at: float | None = None
@@ -53,6 +54,8 @@ class PollState:
         now = time.time()
         self.polls += 1
         self.last_poll_at = now
+        if self.first_poll_at is None:
+            self.first_poll_at = now
         if error is None:
             self.last_success_at = now
             self.failing_since = None

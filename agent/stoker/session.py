@@ -17,6 +17,7 @@ from .config import Settings
 from .deployer import Deployer
 from .httpclient import TLSOptions
 from .journal import Journal, Record
+from .metrics import MetricsFile
 from .signals.outbox import Outbox
 
 
@@ -27,6 +28,7 @@ class AgentSession:
     outbox: Outbox
     deployer: Deployer
     recovered: list[Record]
+    metrics: MetricsFile | None = None  # the metrics file, when ``metrics_file`` is set
 
     def wait_for_signals(self, seconds: float) -> bool:
         """Give pending signals up to ``seconds`` to go out; True when nothing is left pending."""
@@ -37,12 +39,22 @@ def tls_options(settings: Settings) -> TLSOptions:
     return TLSOptions(ca_file=settings.ca_certificate or None)
 
 
+def follow_with_metrics(journal: Journal, settings: Settings) -> MetricsFile | None:
+    """The metrics file that ``settings`` ask for, kept up to date with every change of the journal."""
+    metrics = MetricsFile(settings.metrics_file, journal) if settings.metrics_file else None
+    journal.on_change = metrics.refresh if metrics is not None else None
+    if metrics is not None:
+        metrics.refresh()
+    return metrics
+
+
 @contextlib.contextmanager
 def open_session(settings: Settings, on_delivered: Callable[[Record], None] | None = None
                  ) -> Iterator[AgentSession]:
     """Lock the state, recover interrupted work, and deliver signals in the background until exit."""
     journal = Journal(settings.state_dir, settings.deployed_dir)
     with journal.locked():
+        metrics = follow_with_metrics(journal, settings)
         outbox = Outbox(journal, retry_period=settings.signal_retry_period, timeout=max(settings.timeout, 30.0),
                         tls=tls_options(settings), on_delivered=on_delivered)
         deployer = Deployer(settings, journal, outbox, hook_env=settings.hook_environment)
@@ -57,6 +69,6 @@ def open_session(settings: Settings, on_delivered: Callable[[Record], None] | No
             outbox.stop()
             raise
         try:
-            yield AgentSession(settings, journal, outbox, deployer, recovered)
+            yield AgentSession(settings, journal, outbox, deployer, recovered, metrics)
         finally:
             outbox.stop()

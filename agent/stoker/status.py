@@ -141,8 +141,8 @@ def _agent_json(view: Snapshot) -> dict:
     if polling is None:
         return {"running": False, "polling": None}
     state = asdict(polling)
-    for key in ("started_at", "failing_since", "last_poll_at", "last_success_at", "last_change_at",
-                "last_error_at"):
+    for key in ("started_at", "first_poll_at", "failing_since", "last_poll_at", "last_success_at",
+                "last_change_at", "last_error_at"):
         state[key] = iso_time(state[key])
     return {"running": view.agent_running, "polling": redact_value(state)}
 
@@ -156,6 +156,8 @@ def _row(record: Record, superseded: bool = False, progress: Progress | None = N
     row["signal"]["delivered_at"] = iso_time(row["signal"]["delivered_at"])
     row["signal"]["next_attempt_at"] = iso_time(row["signal"]["next_attempt_at"] or None)
     row["signal"]["deadline"] = iso_time(row["signal"]["deadline"] or None)
+    for attempt in row["signal"].get("history", []):
+        attempt["at"] = iso_time(attempt["at"])
     row["superseded"] = superseded
     row["progress"] = None if progress is None else {"elapsed": round(progress.elapsed, 3),
                                                      "last_output": progress.last_output}

@@ -194,3 +194,48 @@ def test_heat_config_file_is_the_deployment_list_and_private():
     assert json.loads(render("heat-config", {})) == []
     assert (CLASSIC / "templates" / "heat-config.oac").read_text().strip() == "mode: 0600"
     assert (CLASSIC / "templates" / "os-collect-config.conf.oac").read_text().strip() == "mode: 0600"
+
+
+# ------------------------------------------------------------------ metrics_file (install.d/63-stoker-metrics)
+
+METRICS_SCRIPT = ELEMENTS / "heat-config" / "install.d" / "63-stoker-metrics"
+
+
+def _configure_metrics(tmp_path: Path, conf_text: str, setting: str | None, collector_exists: bool):
+    conf, collector = tmp_path / "stoker.conf", tmp_path / "node-exporter"
+    conf.write_text(conf_text)
+    if collector_exists:
+        collector.mkdir()
+    env = {"STOKER_CONF": str(conf), "STOKER_COLLECTOR_DIR": str(collector)}
+    if setting is not None:
+        env["DIB_STOKER_METRICS_FILE"] = setting
+    result = run_script(METRICS_SCRIPT, env)
+    from stoker import config
+    return result, config.load(str(conf), env={}), collector
+
+
+@pytest.mark.parametrize("conf_text", ["[DEFAULT]\n", "[DEFAULT]\nmetrics_file =\nstate_dir = /var/lib/stoker\n",
+                                       "# no DEFAULT section\n[cfn]\nstack_name = s\n"])
+def test_metrics_go_to_node_exporters_directory_when_the_image_has_it(tmp_path, conf_text):
+    result, settings, collector = _configure_metrics(tmp_path, conf_text, None, collector_exists=True)
+    assert result.returncode == 0, result.stderr
+    assert settings.metrics_file == collector / "stoker.prom"
+
+
+def test_no_metrics_without_node_exporter_or_when_turned_off(tmp_path):
+    result, settings, _ = _configure_metrics(tmp_path, "[DEFAULT]\n", None, collector_exists=False)
+    assert result.returncode == 0 and settings.metrics_file is None
+    (tmp_path / "off").mkdir()
+    result, settings, _ = _configure_metrics(tmp_path / "off", "[DEFAULT]\n", "off", collector_exists=True)
+    assert result.returncode == 0 and settings.metrics_file is None
+
+
+def test_a_metrics_file_the_builder_set_wins_and_a_path_is_always_set(tmp_path):
+    _, settings, _ = _configure_metrics(tmp_path, "[DEFAULT]\nmetrics_file = /srv/m.prom\n", None, True)
+    assert settings.metrics_file == Path("/srv/m.prom")
+    (tmp_path / "b").mkdir()
+    _, settings, _ = _configure_metrics(tmp_path / "b", "[DEFAULT]\n", "/run/stoker.prom", False)
+    assert settings.metrics_file == Path("/run/stoker.prom")
+    (tmp_path / "c").mkdir()
+    result, _, _ = _configure_metrics(tmp_path / "c", "[DEFAULT]\n", "relative.prom", False)
+    assert result.returncode != 0 and "absolute path" in result.stderr

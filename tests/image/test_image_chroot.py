@@ -75,7 +75,7 @@ def test_first_boot_from_cfn_init_data_runs_script_puppet_component_and_signals_
 
         status = fresh_tree.run(["stoker", "status", "--json"], check=True)
     report = json.loads(status.stdout)
-    assert report["summary"] == {"deployments": 3, "failed": 0, "signals_pending": 0, "signals_failed": 0,
-                                 "quarantined": 0, "exit_code": 0}, report["summary"]
+    assert report["summary"] == {"deployments": 3, "failed": 0, "running": 0, "signals_pending": 0,
+                                 "signals_failed": 0, "quarantined": 0, "exit_code": 0}, report["summary"]
     # Secrets from the metadata never reach the log or the status output.
     assert stack.cred.secret not in first.stdout + first.stderr + status.stdout

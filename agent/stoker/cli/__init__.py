@@ -7,6 +7,8 @@ docs and images rely on: README.md, "Commands"), one module each:
   deliver signals.
 * ``status [--json]`` (``status.py``): every known deployment and where its signal stands.
 * ``plan [--json] [FILE|-]`` (``plan.py``): what would run next, without running it.
+* ``analyze [--svg FILE] [--json]`` (``analyze.py``): the timeline of fetches, hooks and signals.
+* ``collect-logs [--output FILE]`` (``collect_logs.py``): a tar.gz for a bug report, secrets masked.
 * ``rerun ID`` (``rerun.py``): forget one deployment on purpose, so that it runs again when next seen.
 * ``run [--once]`` (``run.py``): the daemon: poll the metadata source and apply what is new.
 * ``dispatch`` (``dispatch.py``): the classic chain's dispatcher (os-refresh-config's
@@ -28,10 +30,10 @@ from typing import Sequence
 from .. import __version__, config, logs
 from ..exitcodes import BAD_INPUT, BUSY, OK
 from ..journal import AgentBusy
-from . import apply, dispatch, plan, rerun, run, status
+from . import analyze, apply, collect_logs, dispatch, plan, rerun, run, status
 
 LOG = logging.getLogger("stoker.cli")
-COMMANDS = (apply, plan, status, rerun, run, dispatch)  # in the order ``stoker --help`` lists them
+COMMANDS = (apply, plan, status, analyze, collect_logs, rerun, run, dispatch)  # in the order ``stoker --help`` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:

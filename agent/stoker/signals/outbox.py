@@ -27,7 +27,8 @@ from typing import Callable
 from .. import payload, redaction
 from ..httpclient import TLSOptions
 from ..metadata import parse_item
-from ..journal import (SIGNAL_DELIVERED, SIGNAL_FAILED, SIGNAL_NONE, SIGNAL_PENDING, Journal,
+from ..journal import (ATTEMPT_DELIVERED, ATTEMPT_GAVE_UP, ATTEMPT_REFUSED, ATTEMPT_RETRY,
+                       SIGNAL_DELIVERED, SIGNAL_FAILED, SIGNAL_NONE, SIGNAL_PENDING, Journal,
                        Record, SignalState)
 from . import CFN, NONE, SendContext, SignalError, send
 
@@ -88,7 +89,8 @@ class Outbox:
             LOG.exception("signal for %s failed unexpectedly", record.name or record.key)
             with contextlib.suppress(Exception):
                 self._failed(record, record.signal.attempts + 1,
-                             SignalError(f"stoker error: {type(err).__name__}: {err}", transient=True))
+                             SignalError(f"stoker error: {type(err).__name__}: {err}", transient=True),
+                             self.clock())
             if record.signal.state == SIGNAL_PENDING and record.signal.next_attempt_at <= self.clock():
                 record.signal.next_attempt_at = self.clock() + backoff(record.signal.attempts + 1)
             return False
@@ -106,41 +108,50 @@ class Outbox:
         parsed = parse_item(item)
         redaction.remember_secret_fields(item.get("inputs"))
         attempts = record.signal.attempts + 1
+        started = self.clock()
         try:
             self.sender(record.signal.transport, parsed.inputs, json.dumps(body).encode("utf-8"), self.context)
         except SignalError as err:
-            self._failed(record, attempts, err)
+            self._failed(record, attempts, err, started)
             return False
         self.journal.update_signal(record, state=SIGNAL_DELIVERED, attempts=attempts,
-                                   delivered_at=self.clock(), last_error="", http_status=None)
+                                   delivered_at=self.clock(), last_error="", http_status=None,
+                                   history=record.signal.with_attempt(started, ATTEMPT_DELIVERED))
         LOG.info("signal for %s delivered (%s, attempt %d)", record.name or record.key,
                  record.signal.transport, attempts)
         if self.on_delivered is not None:
             self.on_delivered(record)
         return True
 
-    def _failed(self, record: Record, attempts: int, err: SignalError) -> None:
+    def _failed(self, record: Record, attempts: int, err: SignalError, started: float) -> None:
+        """Record a failed attempt (begun at ``started``): retried later, refused, or given up on."""
         message = redaction.redact(str(err))
         if err.status == 403 and record.signal.transport == CFN:
             message += (" (the pre-signed CFN signal URL may have expired: it is refused once it is "
                         "older than Keystone's [credential] auth_ttl, 15 minutes by default; an admin "
                         "can still finish the deployment with 'openstack stack resource signal')")
         if not err.transient:
-            self._give_up(record, message, err.status, attempts)
+            self._give_up(record, message, err.status, attempts,
+                          record.signal.with_attempt(started, ATTEMPT_REFUSED, err.status, message))
             return
         now = self.clock()
         if now >= record.signal.deadline:
-            self._give_up(record, f"gave up after {attempts} attempts: {message}", err.status, attempts)
+            self._give_up(record, f"gave up after {attempts} attempts: {message}", err.status, attempts,
+                          record.signal.with_attempt(started, ATTEMPT_GAVE_UP, err.status, message))
             return
         delay = retry_delay(attempts, err)
         self.journal.update_signal(record, attempts=attempts, last_error=message, http_status=err.status,
-                                   next_attempt_at=min(now + delay, record.signal.deadline))
+                                   next_attempt_at=min(now + delay, record.signal.deadline),
+                                   history=record.signal.with_attempt(started, ATTEMPT_RETRY, err.status, message))
         LOG.warning("signal for %s not delivered (attempt %d), retrying in %.0fs: %s",
                     record.name or record.key, attempts, delay, message)
 
-    def _give_up(self, record: Record, message: str, status: int | None, attempts: int | None = None) -> None:
+    def _give_up(self, record: Record, message: str, status: int | None, attempts: int | None = None,
+                 history: list[dict] | None = None) -> None:
+        """Mark the signal failed for good; ``history`` holds the final attempt, if one was made."""
         self.journal.update_signal(record, state=SIGNAL_FAILED, last_error=message, http_status=status,
-                                   attempts=attempts if attempts is not None else record.signal.attempts)
+                                   attempts=attempts if attempts is not None else record.signal.attempts,
+                                   history=history if history is not None else record.signal.history)
         LOG.error("signal for %s failed for good: %s", record.name or record.key, message)
 
     def retry_now(self) -> None:

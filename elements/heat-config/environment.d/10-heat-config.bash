@@ -21,3 +21,8 @@ export DIB_STOKER_WHEELHOUSE=${DIB_STOKER_WHEELHOUSE:-}
 # A stoker.conf on the build host to install as /etc/stoker/stoker.conf.
 # Empty: the sample shipped with stoker (every key at its default).
 export DIB_STOKER_CONF=${DIB_STOKER_CONF:-}
+
+# Prometheus metrics for node_exporter's textfile collector: "auto" writes
+# /var/lib/prometheus/node-exporter/stoker.prom when the image has node_exporter
+# (its collector directory exists at build time), a path always, "off" never.
+export DIB_STOKER_METRICS_FILE=${DIB_STOKER_METRICS_FILE:-auto}
