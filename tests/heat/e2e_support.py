@@ -196,14 +196,16 @@ class Scenario:
         self.client.wait_stack(stack, "CREATE_COMPLETE", timeout=WAIT)
         found = find_servers(self.client, stack)
         assert len(found) == count, found
-        pairs = []
-        for server in found:
-            metadata = bootstrap_metadata(self.client, server)
-            assert transport_section(metadata) == TRANSPORT_SECTIONS[transport]
-            agent = Agent(self.tmp_path / f"agent-{len(self.agents)}", metadata, hook_env).start()
-            self.agents.append(agent)
-            pairs.append((server, agent))
-        return pairs
+        return [(server, self.agent_for(server, transport, hook_env)) for server in found]
+
+    def agent_for(self, server: Server, transport: str,
+                  hook_env: dict[str, str] | None = None) -> Agent:
+        """Start the agent of one server, from its metadata as user-data would leave it."""
+        metadata = bootstrap_metadata(self.client, server)
+        assert transport_section(metadata) == TRANSPORT_SECTIONS[transport]
+        agent = Agent(self.tmp_path / f"agent-{len(self.agents)}", metadata, hook_env).start()
+        self.agents.append(agent)
+        return agent
 
     def server(self, transport: str, hook_env: dict[str, str] | None = None) -> tuple[Server, Agent]:
         return self.servers(transport, 1, hook_env)[0]
