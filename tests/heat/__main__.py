@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from . import install, provision, services
 from . import layout as L
@@ -49,6 +50,21 @@ def cmd_status(lay: Layout) -> None:
         sys.exit(1)
 
 
+def cli_bin(lay: Layout) -> Path:
+    """A directory holding only `openstack` (a link into the CLI venv), for PATH.
+
+    Putting the venv's own bin/ on PATH would also put its python3 first, and the agent
+    started in the same shell would run python hooks (jinja2, ...) with a python that
+    lacks the server's libraries.
+    """
+    path = lay.root / "bin"
+    path.mkdir(parents=True, exist_ok=True)
+    link = path / "openstack"
+    if not link.is_symlink():
+        link.symlink_to(lay.cli_venv / "bin" / "openstack")
+    return path
+
+
 def env_lines(lay: Layout, user: str = "demo") -> list[str]:
     """Shell exports for the openstack CLI (or curl) as the demo or admin user."""
     password = L.ADMIN_PASSWORD if user == "admin" else L.DEMO_PASSWORD
@@ -59,7 +75,7 @@ def env_lines(lay: Layout, user: str = "demo") -> list[str]:
               "STOKER_HEAT_HARNESS": str(lay.root),
               "STOKER_HEAT_BASE_PORT": str(lay.base_port)}
     if lay.cli_venv.is_dir():
-        values["PATH"] = f"{lay.cli_venv / 'bin'}:$PATH"
+        values["PATH"] = f"{cli_bin(lay)}:$PATH"
     if lay.venvs:
         values["STOKER_HEAT_VENVS"] = str(lay.venvs)
     return [f'export {k}="{v}"' for k, v in values.items()]  # double: PATH expands
