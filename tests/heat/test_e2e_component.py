@@ -18,8 +18,8 @@ import pytest
 
 from . import services
 from .client import Stack
-from .layout import Layout
 from .e2e_support import Agent, Scenario, find_servers, scenario, template  # noqa: F401
+from .layout import Layout
 
 pytestmark = [pytest.mark.realheat, pytest.mark.slow]
 
@@ -34,8 +34,8 @@ def test_component_runs_the_config_of_each_lifecycle_action_from_create_to_delet
 
 
 def test_component_over_zaqar_polls_and_signals_through_the_real_zaqar_from_create_to_delete(
-        scenario: Scenario) -> None:
-    assert services.zaqar_enabled(Layout.from_env()), \
+        heat_harness: Layout, scenario: Scenario) -> None:
+    assert services.zaqar_enabled(heat_harness), \
         "the harness runs no Zaqar: install redis-server (tests/setup.d/15-redis) and the venvs"
     state = scenario.tmp_path / "app"
     stack = scenario.create("zaqar.yaml", {"state_dir": str(state), "version": "1"},

@@ -84,6 +84,8 @@ class Keystone:
             if err.code not in (401, 404):
                 raise
             found = None
+        if len(self.checked) > 1000:  # forget expired answers now and then
+            self.checked = {k: v for k, v in self.checked.items() if v[0] > now}
         self.checked[key] = (now + TOKEN_CACHE_SECONDS, found)
         return found
 
