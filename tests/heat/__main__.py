@@ -1,15 +1,16 @@
 """`python -m tests.heat {install,setup,start,stop,status,env}`: drive the harness.
 
 Options (or the environment): --dir / STOKER_HEAT_HARNESS picks the harness directory,
---base-port / STOKER_HEAT_BASE_PORT moves every port (base, base+1, ... base+6) so a
+--base-port / STOKER_HEAT_BASE_PORT moves every port (base, base+1, ... base+8) so a
 second copy can run beside the first; STOKER_HEAT_VENVS shares the venvs of another
-harness directory. `up` does install+setup+start.
+harness directory. `up` does install+setup+start; `down` is `stop`.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from . import install, provision, services
 from . import layout as L
@@ -31,6 +32,9 @@ def cmd_start(lay: Layout) -> None:
     start = time.monotonic()
     started = services.start(lay)
     print(f"started {started or 'nothing (all running)'} in {time.monotonic() - start:.1f}s")
+    if not services.zaqar_enabled(lay):
+        print("zaqar: not started (needs Debian's redis-server, see tests/setup.d/15-redis, "
+              "and `install`): ZAQAR_MESSAGE and ZAQAR_SIGNAL will not work")
 
 
 def cmd_stop(lay: Layout) -> None:
@@ -46,6 +50,21 @@ def cmd_status(lay: Layout) -> None:
         sys.exit(1)
 
 
+def cli_bin(lay: Layout) -> Path:
+    """A directory holding only `openstack` (a link into the CLI venv), for PATH.
+
+    Putting the venv's own bin/ on PATH would also put its python3 first, and the agent
+    started in the same shell would run python hooks (jinja2, ...) with a python that
+    lacks the server's libraries.
+    """
+    path = lay.root / "bin"
+    path.mkdir(parents=True, exist_ok=True)
+    link = path / "openstack"
+    if not link.is_symlink():
+        link.symlink_to(lay.cli_venv / "bin" / "openstack")
+    return path
+
+
 def env_lines(lay: Layout, user: str = "demo") -> list[str]:
     """Shell exports for the openstack CLI (or curl) as the demo or admin user."""
     password = L.ADMIN_PASSWORD if user == "admin" else L.DEMO_PASSWORD
@@ -56,7 +75,7 @@ def env_lines(lay: Layout, user: str = "demo") -> list[str]:
               "STOKER_HEAT_HARNESS": str(lay.root),
               "STOKER_HEAT_BASE_PORT": str(lay.base_port)}
     if lay.cli_venv.is_dir():
-        values["PATH"] = f"{lay.cli_venv / 'bin'}:$PATH"
+        values["PATH"] = f"{cli_bin(lay)}:$PATH"
     if lay.venvs:
         values["STOKER_HEAT_VENVS"] = str(lay.venvs)
     return [f'export {k}="{v}"' for k, v in values.items()]  # double: PATH expands
@@ -65,9 +84,10 @@ def env_lines(lay: Layout, user: str = "demo") -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.heat", description=__doc__)
     parser.add_argument("command", choices=["install", "setup", "start", "stop", "status",
-                                            "env", "up"])
+                                            "env", "up", "down"])
     parser.add_argument("--dir", help="harness directory (default <repo>/.heat-harness)")
-    parser.add_argument("--base-port", type=int, help="first of 7 consecutive ports")
+    parser.add_argument("--base-port", type=int,
+                        help=f"first of {L.PORT_COUNT} consecutive ports")
     parser.add_argument("--cli", action="store_true",
                         help="install: also a venv with the openstack CLI (venv-cli)")
     parser.add_argument("--user", default="demo", choices=["demo", "admin"],
@@ -79,6 +99,8 @@ def main(argv: list[str] | None = None) -> None:
             print("\n".join(env_lines(lay, args.user)))
         elif args.command == "install":
             cmd_install(lay, args.cli)
+        elif args.command == "down":
+            cmd_stop(lay)
         elif args.command == "up":
             cmd_install(lay, args.cli)
             cmd_setup(lay)

@@ -1,9 +1,9 @@
-"""The config files of Keystone, Heat and Swift, rendered for one harness Layout.
+"""The config files of Keystone, Heat, Swift, Zaqar and Redis, rendered for one harness Layout.
 
 Only the settings that a loopback, sqlite, broker-less Heat needs (heat-api-cfn's EC2 auth,
-the policy fix for cfn polling, an all-in-one Swift, heat.conf's essentials); everything else
-keeps the upstream default so that the harness behaves like a stock install. Every path
-points into the harness directory: nothing goes to /etc.
+the policy fix for cfn polling, an all-in-one Swift, a Zaqar on Redis, heat.conf's
+essentials); everything else keeps the upstream default so that the harness behaves like a
+stock install. Every path points into the harness directory: nothing goes to /etc.
 """
 from __future__ import annotations
 
@@ -149,6 +149,52 @@ def proxy_conf(lay: Layout) -> str:
     })
 
 
+def compute_conf(lay: Layout) -> str:
+    """The compute endpoint's config (runtime/compute_api.py): its port, Heat's database, auth."""
+    return render_ini({
+        "DEFAULT": {"bind_port": lay.port("compute"), "heat_database": lay.var / "heat.db"},
+        "keystone_authtoken": _password_auth(lay, "nova"),
+    })
+
+
+# Zaqar signs the pre-signed queue URLs Heat makes for ZAQAR_SIGNAL with this key.
+ZAQAR_SIGNED_URL_KEY = "stoker-harness-zaqar-signed-url-key"
+
+
+def redis_url(lay: Layout) -> str:
+    """Zaqar's Redis URI: the harness's Unix socket (a loaded machine needs a timeout over 0.1 s)."""
+    return f"redis://{lay.redis_socket}?socket_timeout=10"
+
+
+def zaqar_conf(lay: Layout) -> str:
+    """zaqar.conf: WSGI transport, Keystone auth, messages and queue catalogue in Redis."""
+    authtoken = _password_auth(lay, "zaqar")
+    authtoken["www_authenticate_uri"] = lay.keystone_url
+    return render_ini({
+        "DEFAULT": {"auth_strategy": "keystone", "use_stderr": "true"},
+        "drivers": {"transport": "wsgi", "message_store": "redis",
+                    "management_store": "redis"},
+        "drivers:message_store:redis": {"uri": redis_url(lay)},
+        "drivers:management_store:redis": {"uri": redis_url(lay)},
+        "signed_url": {"secret_key": ZAQAR_SIGNED_URL_KEY},
+        "keystone_authtoken": authtoken,
+    })
+
+
+def redis_conf(lay: Layout) -> str:
+    """redis.conf: the Unix socket only (port 0), data under var/redis, Redis's default saves."""
+    return "\n".join([
+        "port 0",
+        f"unixsocket {lay.redis_socket}",
+        "unixsocketperm 700",
+        f"dir {lay.var / 'redis'}",
+        "save 3600 1 300 100 60 10000",
+        "daemonize no",
+        'logfile ""',
+        "",
+    ])
+
+
 def write_all(lay: Layout) -> None:
     """Write every config file of the harness."""
     files = {
@@ -157,6 +203,9 @@ def write_all(lay: Layout) -> None:
         lay.etc / "heat" / "policy.yaml": HEAT_POLICY,
         lay.etc / "swift" / "swift.conf": swift_conf(),
         lay.etc / "swift" / "proxy-server.conf": proxy_conf(lay),
+        lay.etc / "compute" / "compute.conf": compute_conf(lay),
+        lay.etc / "zaqar" / "zaqar.conf": zaqar_conf(lay),
+        lay.etc / "redis" / "redis.conf": redis_conf(lay),
     }
     for kind in SWIFT_RING_PORTS:
         files[lay.etc / "swift" / f"{kind}-server.conf"] = swift_storage_conf(lay, kind)

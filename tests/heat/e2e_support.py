@@ -83,7 +83,7 @@ def bootstrap_metadata(client: HeatClient, server: Server, timeout: float = 60.0
         doc = server.metadata(client)
         occ = doc.get("os-collect-config") or {}
         if any(isinstance(occ.get(k), dict) and any(occ[k].values())
-               for k in ("cfn", "heat", "request")):
+               for k in TRANSPORT_SECTIONS.values()):
             return doc
         if time.monotonic() > deadline:
             raise AssertionError(f"no os-collect-config in {server.name}'s metadata: {doc}")
@@ -196,24 +196,31 @@ class Scenario:
         self.client.wait_stack(stack, "CREATE_COMPLETE", timeout=WAIT)
         found = find_servers(self.client, stack)
         assert len(found) == count, found
-        pairs = []
-        for server in found:
-            metadata = bootstrap_metadata(self.client, server)
-            assert transport_section(metadata) == TRANSPORT_SECTIONS[transport]
-            agent = Agent(self.tmp_path / f"agent-{len(self.agents)}", metadata, hook_env).start()
-            self.agents.append(agent)
-            pairs.append((server, agent))
-        return pairs
+        return [(server, self.agent_for(server, transport, hook_env)) for server in found]
+
+    def agent_for(self, server: Server, transport: str,
+                  hook_env: dict[str, str] | None = None) -> Agent:
+        """Start the agent of one server, from its metadata as user-data would leave it."""
+        metadata = bootstrap_metadata(self.client, server)
+        assert transport_section(metadata) == TRANSPORT_SECTIONS[transport]
+        agent = Agent(self.tmp_path / f"agent-{len(self.agents)}", metadata, hook_env).start()
+        self.agents.append(agent)
+        return agent
 
     def server(self, transport: str, hook_env: dict[str, str] | None = None) -> tuple[Server, Agent]:
         return self.servers(transport, 1, hook_env)[0]
 
     def create(self, name: str, parameters: dict[str, Any], files: dict | None = None,
-               environment: dict | None = None) -> Stack:
-        """Create a stack from templates/<name> (returns at once, IN_PROGRESS)."""
+               environment: dict | None = None, timeout_mins: int = 10) -> Stack:
+        """Create a stack from templates/<name> (returns at once, IN_PROGRESS).
+
+        `timeout_mins` bounds each stack action, delete included: a DELETE that nobody
+        signals fails after it.
+        """
         body = {"stack_name": unique(name.split(".")[0].replace("_", "-")),
                 "template": template(name), "parameters": parameters,
-                "environment": environment or {}, "files": files or {}, "timeout_mins": 10}
+                "environment": environment or {}, "files": files or {},
+                "timeout_mins": timeout_mins}
         stack = Stack(body["stack_name"], post_stack(self.client, body))
         self.stacks.append(stack)
         return stack
@@ -284,13 +291,13 @@ def post_stack(client: HeatClient, body: dict) -> str:
 
 
 TRANSPORT_SECTIONS = {"POLL_SERVER_CFN": "cfn", "POLL_SERVER_HEAT": "heat",
-                      "POLL_TEMP_URL": "request"}
+                      "POLL_TEMP_URL": "request", "ZAQAR_MESSAGE": "zaqar"}
 
 
 def transport_section(metadata: dict) -> str:
     """Which transport section of os-collect-config Heat filled in."""
     occ = metadata.get("os-collect-config") or {}
-    filled = [k for k in ("cfn", "heat", "request")
+    filled = [k for k in TRANSPORT_SECTIONS.values()
               if isinstance(occ.get(k), dict) and any(v for v in occ[k].values())]
     assert len(filled) == 1, occ
     return filled[0]

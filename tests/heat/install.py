@@ -1,9 +1,11 @@
-"""Install Heat+Keystone and Swift into two venvs under the harness directory.
+"""Install Heat+Keystone, Swift and Zaqar into three venvs under the harness directory.
 
-Two venvs because Swift and Heat pin different library sets; Swift needs
-keystonemiddleware beside it for its authtoken filter. A marker file records the exact
-requirement list, so a second run with the same list does nothing (idempotent, cheap
-in CI) and a changed list reinstalls.
+One venv per service because each pins its own library set; Swift needs
+keystonemiddleware beside it for its authtoken filter, Zaqar the redis client for its
+Redis stores and gunicorn to serve its WSGI app (Redis itself is Debian's
+redis-server, see tests/setup.d/15-redis). A marker file records the exact requirement
+list, so a second run with the same list does nothing (idempotent, cheap in CI) and a
+changed list reinstalls.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from .layout import Layout
 # gunicorn pinned: the harness relies on its --no-control-socket option.
 HEAT_REQUIREMENTS = ("openstack-heat==27.0.1", "keystone==30.0.0", "gunicorn==27.0.1")
 SWIFT_REQUIREMENTS = ("swift", "keystonemiddleware")
+ZAQAR_REQUIREMENTS = ("zaqar==23.0.1", "redis", "gunicorn==27.0.1")
 # Only for people trying templates by hand (`openstack stack create ...`); the tests
 # never need it, so it is a separate venv that cannot disturb Heat's pins.
 CLI_REQUIREMENTS = ("python-openstackclient", "python-heatclient")
@@ -43,12 +46,13 @@ def build_venv(venv: Path, requirements: tuple[str, ...], log) -> float:
 
 
 def install(layout: Layout, cli: bool = False) -> dict[str, float]:
-    """Install both venvs (and the CLI one if asked); return the time each took."""
+    """Install the service venvs (and the CLI one if asked); return the time each took."""
     layout.logs.mkdir(parents=True, exist_ok=True)
     times = {}
     with open(layout.logfile("install"), "a") as log:
         times["heat"] = build_venv(layout.heat_venv, HEAT_REQUIREMENTS, log)
         times["swift"] = build_venv(layout.swift_venv, SWIFT_REQUIREMENTS, log)
+        times["zaqar"] = build_venv(layout.zaqar_venv, ZAQAR_REQUIREMENTS, log)
         if cli:
             times["cli"] = build_venv(layout.cli_venv, CLI_REQUIREMENTS, log)
     return times

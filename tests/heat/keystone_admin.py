@@ -10,6 +10,8 @@ from .layout import Layout
 from .rest import expect
 
 STACK_ROLES = ("heat_stack_owner", "heat_stack_user")
+# Service users of the `service` project: each service checks its callers' tokens as itself.
+SERVICE_USERS = ("heat", "swift", "nova", "zaqar")
 
 
 class Admin:
@@ -76,7 +78,7 @@ def configure_keystone(lay: Layout) -> None:
     """Users, roles, endpoints and the heat domain Heat needs after `keystone-manage bootstrap`, plus a demo user."""
     adm = Admin(lay)
     service = adm.project("service")
-    for name in ("heat", "swift"):
+    for name in SERVICE_USERS:
         adm.grant("admin", adm.user(name, L.SERVICE_PASSWORD), project=service)
     for role in STACK_ROLES:
         adm.role(role)
@@ -89,6 +91,8 @@ def configure_keystone(lay: Layout) -> None:
     adm.endpoint("orchestration", "heat", lay.url("heat_api") + "/v1/%(tenant_id)s")
     adm.endpoint("cloudformation", "heat-cfn", lay.url("heat_cfn") + "/v1")
     adm.endpoint("object-store", "swift", lay.url("swift_proxy") + "/v1/AUTH_%(tenant_id)s")
+    adm.endpoint("compute", "nova", lay.url("compute") + "/v2.1")
+    adm.endpoint("messaging", "zaqar", lay.url("zaqar"))
     heat_domain = adm.ensure("domains", {"name": "heat", "description": "Heat stack users"},
                              name="heat")
     domain_admin = adm.user("heat_domain_admin", L.SERVICE_PASSWORD, domain=heat_domain)

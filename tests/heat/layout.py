@@ -18,11 +18,14 @@ DEFAULT_BASE_PORT = 0  # 0 means "the usual ports"
 USUAL_PORTS = {
     "keystone": 5000, "heat_api": 8004, "heat_cfn": 8000, "swift_proxy": 8080,
     "swift_object": 6200, "swift_container": 6201, "swift_account": 6202,
+    "compute": 8774, "zaqar": 8888,
 }
 PORT_OFFSETS = {
     "keystone": 0, "heat_api": 1, "heat_cfn": 2, "swift_proxy": 3,
     "swift_object": 4, "swift_container": 5, "swift_account": 6,
+    "compute": 7, "zaqar": 8,
 }
+PORT_COUNT = len(PORT_OFFSETS)  # a copy with base port B uses B .. B + PORT_COUNT - 1
 ADMIN_PASSWORD = "admin-pass"
 SERVICE_PASSWORD = "service-pass"
 DEMO_PASSWORD = "demo-pass"
@@ -71,6 +74,10 @@ class Layout:
         return (self.venvs or self.root) / "venv-swift"
 
     @property
+    def zaqar_venv(self) -> Path:
+        return (self.venvs or self.root) / "venv-zaqar"
+
+    @property
     def cli_venv(self) -> Path:
         return (self.venvs or self.root) / "venv-cli"
 
@@ -89,6 +96,11 @@ class Layout:
     @property
     def run(self) -> Path:
         return self.root / "run"
+
+    @property
+    def redis_socket(self) -> Path:
+        """Redis listens on this Unix socket only (no TCP port to collide with a system Redis)."""
+        return self.run / "redis.sock"
 
     def pidfile(self, service: str) -> Path:
         return self.run / f"{service}.pid"

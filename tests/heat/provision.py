@@ -1,5 +1,8 @@
 """One-time setup of a harness directory: configs, databases, keys, Keystone data, rings.
 
+Zaqar needs no setup step of its own: its Redis stores start empty and queues are
+created on first use.
+
 Idempotent: a marker records a fingerprint of the rendered configs (ports and paths
 included). Same fingerprint: nothing to do. Different (another base port, a moved
 directory, a changed config): the state is wiped and rebuilt, venvs and logs kept.
@@ -22,7 +25,7 @@ from . import layout as L
 from .layout import Layout
 
 MARKER = ".setup-done"
-SETUP_REVISION = "2"  # bump when a setup step changes, so existing harness dirs are set up again
+SETUP_REVISION = "3"  # bump when a setup step changes, so existing harness dirs are set up again
 # Tables whose rows Heat deletes and re-creates during stack updates (see autoincrement()).
 NO_REUSE_TABLES = ("resource_properties_data", "raw_template")
 
@@ -30,6 +33,7 @@ NO_REUSE_TABLES = ("resource_properties_data", "raw_template")
 def fingerprint(lay: Layout) -> str:
     """A hash of everything setup derives its state from."""
     parts = [configs.keystone_conf(lay), configs.heat_conf(lay), configs.proxy_conf(lay),
+             configs.compute_conf(lay), configs.zaqar_conf(lay), configs.redis_conf(lay),
              configs.HEAT_POLICY, str(lay.root), str(lay.base_port), SETUP_REVISION]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
@@ -135,7 +139,7 @@ def setup(lay: Layout) -> float:
         return 0.0
     start = time.monotonic()
     wipe(lay)
-    lay.var.mkdir(parents=True)
+    (lay.var / "redis").mkdir(parents=True)
     configs.write_all(lay)
     setup_keystone(lay)
     setup_heat(lay)

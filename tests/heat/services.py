@@ -7,6 +7,7 @@ PID": a service that dies or never answers is reported with the tail of its log.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,17 +34,35 @@ class Service:
     argv: list[str]
     ports: list[int]
     env: dict[str, str] = field(default_factory=dict)
+    sockets: list[Path] = field(default_factory=list)  # Unix sockets that must answer too
+    needs: list[str] = field(default_factory=list)  # services that must answer before it starts
+
+
+def redis_server() -> str | None:
+    """Debian's redis-server (tests/setup.d/15-redis), or None when it is not installed."""
+    return shutil.which("redis-server") or next(
+        (p for p in ("/usr/bin/redis-server", "/usr/sbin/redis-server") if os.access(p, os.X_OK)),
+        None)
+
+
+def zaqar_enabled(lay: Layout) -> bool:
+    """Zaqar runs when its venv and Redis are installed; without them the rest still works."""
+    return redis_server() is not None and (lay.zaqar_venv / "bin" / "gunicorn").exists()
+
+
+def gunicorn(venv_bin: Path, port: int, app: str) -> list[str]:
+    """One gunicorn worker with threads, serving a WSGI app from runtime/ on loopback."""
+    return [str(venv_bin / "gunicorn"), "--bind", f"127.0.0.1:{port}",
+            "--workers", "1", "--worker-class", "gthread", "--threads", "8",
+            "--timeout", "120", "--no-control-socket", "--access-logfile", "-",
+            "--chdir", str(RUNTIME), app]
 
 
 def services(lay: Layout) -> list[Service]:
     """The services in start order (Keystone first: everything authenticates there)."""
-    hv, sv = lay.heat_venv / "bin", lay.swift_venv / "bin"
+    hv, sv, zv = lay.heat_venv / "bin", lay.swift_venv / "bin", lay.zaqar_venv / "bin"
     swift = lay.etc / "swift"
-    out = [Service("keystone", [
-        str(hv / "gunicorn"), "--bind", f"127.0.0.1:{lay.port('keystone')}",
-        "--workers", "1", "--worker-class", "gthread", "--threads", "8",
-        "--timeout", "120", "--no-control-socket", "--access-logfile", "-",
-        "--chdir", str(RUNTIME), "keystone_app:application"],
+    out = [Service("keystone", gunicorn(hv, lay.port("keystone"), "keystone_app:application"),
         [lay.port("keystone")],
         {"OS_KEYSTONE_CONFIG_FILES": str(lay.etc / "keystone" / "keystone.conf")})]
     for kind in ("account", "container", "object"):
@@ -58,6 +77,17 @@ def services(lay: Layout) -> list[Service]:
         [lay.port("heat_api"), lay.port("heat_cfn")],
         {"HEAT_API_PORT": str(lay.port("heat_api")),
          "HEAT_CFN_PORT": str(lay.port("heat_cfn"))}))
+    out.append(Service("compute", [
+        str(hv / "python"), str(RUNTIME / "compute_api.py"),
+        str(lay.etc / "compute" / "compute.conf")], [lay.port("compute")]))
+    redis = redis_server()
+    if redis and zaqar_enabled(lay):
+        out.append(Service("redis", [redis, str(lay.etc / "redis" / "redis.conf")], [],
+                           sockets=[lay.redis_socket]))
+        out.append(Service("zaqar", gunicorn(zv, lay.port("zaqar"), "zaqar_app:application"),
+                           [lay.port("zaqar")],
+                           {"ZAQAR_CONFIG_FILE": str(lay.etc / "zaqar" / "zaqar.conf")},
+                           needs=["redis"]))
     return out
 
 
@@ -79,6 +109,18 @@ def port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def socket_open(path: Path) -> bool:
+    """True when something accepts connections on the Unix socket at `path`."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(str(path)) == 0
+
+
+def answers(svc: Service) -> bool:
+    """True when every port and socket of the service accepts connections."""
+    return all(port_open(p) for p in svc.ports) and all(socket_open(s) for s in svc.sockets)
 
 
 def log_tail(lay: Layout, name: str, lines: int = 40) -> str:
@@ -112,22 +154,26 @@ def wait_ready(lay: Layout, svc: Service, timeout: float = START_TIMEOUT) -> Non
     while time.monotonic() < deadline:
         if read_pid(lay, svc.name) is None:
             raise ServiceError(f"{svc.name} exited during start\n{log_tail(lay, svc.name)}")
-        if all(port_open(p) for p in svc.ports):
+        if answers(svc):
             return
         time.sleep(0.2)
-    raise ServiceError(f"{svc.name} did not answer on {svc.ports} within {timeout:.0f}s\n"
+    raise ServiceError(f"{svc.name} did not answer on {svc.ports + svc.sockets} "
+                       f"within {timeout:.0f}s\n"
                        f"{log_tail(lay, svc.name)}")
 
 
 def start(lay: Layout, only: list[str] | None = None) -> list[str]:
     """Start the services not yet running, in order; return the names started."""
-    chosen = [s for s in services(lay) if not only or s.name in only]
+    every = {s.name: s for s in services(lay)}
+    chosen = [s for s in every.values() if not only or s.name in only]
     started = []
-    for svc in chosen:  # all at once: none needs another to boot, only to serve
-        if read_pid(lay, svc.name) is None:
-            spawn(lay, svc)
-            started.append(svc.name)
     try:
+        for svc in chosen:  # all at once, except a service that needs another to boot
+            if read_pid(lay, svc.name) is None:
+                for need in svc.needs:
+                    wait_ready(lay, every[need])
+                spawn(lay, svc)
+                started.append(svc.name)
         for svc in chosen:
             wait_ready(lay, svc)
     except ServiceError:
@@ -170,8 +216,14 @@ def _signal_group(pid: int, sig: int) -> None:
 
 
 def stop(lay: Layout) -> list[str]:
-    """Stop every service, in reverse start order; return the names stopped."""
-    return [s.name for s in reversed(services(lay)) if stop_one(lay, s.name)]
+    """Stop every service, in reverse start order; return the names stopped.
+
+    Also any other service with a pidfile (one started while Redis was installed, say).
+    """
+    names = [s.name for s in reversed(services(lay))]
+    if lay.run.is_dir():
+        names += sorted(p.stem for p in lay.run.glob("*.pid") if p.stem not in names)
+    return [name for name in names if stop_one(lay, name)]
 
 
 def rss_mb(pid: int) -> float:
@@ -210,6 +262,6 @@ def status(lay: Layout) -> list[tuple[str, int | None, bool, float]]:
     rows = []
     for svc in services(lay):
         pid = read_pid(lay, svc.name)
-        up = pid is not None and all(port_open(p) for p in svc.ports)
+        up = pid is not None and answers(svc)
         rows.append((svc.name, pid, up, rss_mb(pid) if pid else 0.0))
     return rows

@@ -21,6 +21,10 @@ def test_failing_script_fails_the_stack_with_its_exit_status_in_heats_reason(sce
     deployment = scenario.client.resource(stack, "deployment")
     assert deployment["resource_status"] == "CREATE_FAILED"
     assert "non-zero status code: 3" in deployment["resource_status_reason"]
+    # What `openstack software deployment output show ID deploy_stderr` shows (README).
+    shown = scenario.client.call("GET", f"software_deployments/{deployment['physical_resource_id']}")
+    outputs = shown.json()["software_deployment"]["output_values"]
+    assert outputs["deploy_stderr"] == "failing on purpose: exit code 3\n"
     [record] = agent.status()
     assert record["ok"] is False
     assert record["signal"]["state"] == "delivered"

@@ -8,7 +8,7 @@ import urllib.parse
 
 import pytest
 
-from . import configs, transports
+from . import configs, layout, transports
 from .layout import Layout
 
 pytestmark = pytest.mark.unit
@@ -23,14 +23,17 @@ def test_default_ports_are_the_usual_ones(tmp_path) -> None:
 def test_base_port_moves_every_port(tmp_path) -> None:
     lay = Layout(tmp_path, base_port=20000)
     ports = [lay.port(n) for n in ("keystone", "heat_api", "heat_cfn", "swift_proxy",
-                                   "swift_object", "swift_container", "swift_account")]
-    assert ports == list(range(20000, 20007))
+                                   "swift_object", "swift_container", "swift_account",
+                                   "compute", "zaqar")]
+    assert ports == list(range(20000, 20000 + layout.PORT_COUNT))
     assert "127.0.0.1:20002" in configs.heat_conf(lay)
+    assert "bind_port = 20007" in configs.compute_conf(lay)
 
 
 def test_configs_point_only_into_the_harness_and_loopback(tmp_path) -> None:
     lay = Layout(tmp_path / "h", base_port=21000)
-    text = configs.heat_conf(lay) + configs.keystone_conf(lay) + configs.proxy_conf(lay)
+    text = (configs.heat_conf(lay) + configs.keystone_conf(lay) + configs.proxy_conf(lay)
+            + configs.compute_conf(lay) + configs.zaqar_conf(lay))
     for line in text.splitlines():
         if "http" in line:
             assert "http://127.0.0.1:21" in line, line
@@ -38,8 +41,15 @@ def test_configs_point_only_into_the_harness_and_loopback(tmp_path) -> None:
             assert str(tmp_path) in line, line
 
 
+def test_zaqar_keeps_its_redis_on_the_harness_socket_not_a_tcp_port(tmp_path) -> None:
+    lay = Layout(tmp_path)
+    redis = configs.redis_conf(lay)
+    assert "port 0\n" in redis
+    assert f"unixsocket {tmp_path}/run/redis.sock\n" in redis
+    assert f"uri = redis://{tmp_path}/run/redis.sock?" in configs.zaqar_conf(lay)
+
+
 def test_auth_encryption_key_is_32_characters() -> None:
-    from . import layout
     assert len(layout.AUTH_ENCRYPTION_KEY) == 32
 
 
