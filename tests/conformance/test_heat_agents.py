@@ -74,6 +74,9 @@ def outcomes(junit: Path) -> dict[str, list[str]]:
 
 
 def test_heat_agents_own_tests_pass_against_stokers_hooks_dispatcher_and_notifier(tmp_path):
+    # Upstream's apply-config test runs the real os-apply-config, found on PATH.
+    assert (OAC_VENV / "bin" / "os-apply-config").exists(), \
+        f"os-apply-config is not installed in {OAC_VENV}: run tests/setup.d/35-hook-tools"
     tree = upstream.prepare(tmp_path, BINDIR)
     env = upstream_env(tmp_path)
     entries = upstream.not_applicable()
