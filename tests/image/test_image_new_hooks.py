@@ -66,7 +66,8 @@ def test_salt_applies_a_state_with_the_salt_call_the_element_installed(pristine_
              "    - contents: \"salt says {{ pillar['word'] }}\"\n"
              "result:\n  file.managed:\n    - name: \"{{ pillar['heat_outputs_path'] }}.result\"\n"
              "    - contents: done\n")
-    payload = run_hook(pristine_tree, "salt", state, env, inputs={"word": "hello"}, outputs=["result"])
+    with pristine_tree.mounted():  # salt reads /proc (its grains), as on a booted server
+        payload = run_hook(pristine_tree, "salt", state, env, inputs={"word": "hello"}, outputs=["result"])
     assert (pristine_tree / "/tmp/salt-probe/out.txt").read_text().rstrip("\n") == "salt says hello"
     assert payload["result"].rstrip("\n") == "done"
     assert (pristine_tree / "/usr/local/bin/salt-call").is_symlink()
