@@ -270,6 +270,36 @@ def doing(what: str, path: str) -> Iterator[None]:
         raise
 
 
+# ``stoker plan`` runs a hook with STOKER_DRY_RUN=1 only when its file declares a line
+# "# stoker-dry-run: <what it does>": the hook then says what would change and changes
+# nothing (docs/architecture.md, "Previewing: stoker plan").
+DRY_RUN_VARIABLE = "STOKER_DRY_RUN"
+
+
+def dry_run() -> bool:
+    """Whether this run is ``stoker plan``'s preview: report what would change, change nothing."""
+    return os.environ.get(DRY_RUN_VARIABLE) == "1"
+
+
+def file_diff(path: str, new: str | bytes) -> str:
+    """A unified diff from the file as it is now to ``new``: empty when nothing would change."""
+    import difflib
+
+    text = new.decode("utf-8", "replace") if isinstance(new, bytes) else new
+    try:
+        with open(path, "rb") as handle:
+            old: str | None = handle.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        old = None
+    except OSError as err:
+        return f"{path}: cannot be read ({err.strerror or err}), so it cannot be compared\n"
+    if old == text:
+        return ""
+    lines = difflib.unified_diff((old or "").splitlines(keepends=True), text.splitlines(keepends=True),
+                                 fromfile="/dev/null" if old is None else path, tofile=path)
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
 def ensure_dir(path: str, mode: int = 0o700) -> str:
     """Create a directory (and parents) if missing; new directories get ``mode``."""
     with doing("create directory", path):
@@ -342,7 +372,7 @@ def run_tool(argv: list[str], *, env: Mapping[str, str] | None = None, cwd: str 
     :func:`main`, so that a crash after the tool ran still reports its output.
     """
     global _last_tool
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with _capture_file("stdout") as out, _capture_file("stderr") as err:
         stdin = subprocess.DEVNULL
         stdin_file = None
         if stdin_text is not None:
@@ -365,6 +395,24 @@ def run_tool(argv: list[str], *, env: Mapping[str, str] | None = None, cwd: str 
                 stdin_file.close()
         _last_tool = ToolResult(code, read_tail(out), read_tail(err))
         return _last_tool
+
+
+# The agent names the hook's run directory here; the tool's output is captured there, where
+# ``stoker status`` can show its last line while the tool still runs (docs/architecture.md,
+# "Running a hook"). Without it (a hook run by hand) anonymous temporary files are used.
+RUN_DIR_VARIABLE = "STOKER_RUN_DIR"
+
+
+def _capture_file(stream: str) -> Any:
+    """A file to capture one of the tool's streams in: ``$STOKER_RUN_DIR/tool-<stream>`` when usable."""
+    run_dir = os.environ.get(RUN_DIR_VARIABLE)
+    if run_dir and os.path.isdir(run_dir):
+        try:
+            fd = os.open(os.path.join(run_dir, f"tool-{stream}"), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+            return os.fdopen(fd, "w+b")
+        except OSError:
+            pass  # a full disk or odd directory only costs the progress view
+    return tempfile.TemporaryFile()
 
 
 def read_tail(handle: Any, limit: int = CAPTURE_LIMIT) -> str:

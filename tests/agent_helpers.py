@@ -37,14 +37,19 @@ def stoker_command() -> list[str]:
 
 # ------------------------------------------------------------------ items
 
-def heat_inputs(action: str = "CREATE", transport: str = "NO_SIGNAL", **extra: Any) -> list[dict[str, Any]]:
-    """The inputs Heat appends to every item (docs/protocol.md, "Deployments"), plus ``extra`` as more inputs."""
+def heat_inputs(action: str = "CREATE", transport: str = "NO_SIGNAL", resource: str = "deployment",
+                **extra: Any) -> list[dict[str, Any]]:
+    """The inputs Heat appends to every item (docs/protocol.md, "Deployments"), plus ``extra`` as more inputs.
+
+    ``resource`` is the deployment resource's name in the template: each item of
+    a test stands for its own resource unless it says otherwise.
+    """
     inputs = [{"name": name, "value": value, "type": "String"} for name, value in extra.items()]
     inputs += [
         {"name": "deploy_server_id", "value": "9f2c7a10-0000-4000-8000-000000000001"},
         {"name": "deploy_action", "value": action},
         {"name": "deploy_stack_id", "value": "teststack/5b1d0000-0000-4000-8000-000000000002"},
-        {"name": "deploy_resource_name", "value": "deployment"},
+        {"name": "deploy_resource_name", "value": resource},
         {"name": "deploy_signal_transport", "value": transport},
     ]
     return inputs
@@ -55,14 +60,15 @@ def item(ident: str, config: Any = "", *, group: str = "script", name: str | Non
          outputs: Sequence[Mapping[str, Any]] | None = None, options: Mapping[str, Any] | None = None,
          transport: str = "NO_SIGNAL", **extra: Any) -> dict[str, Any]:
     """One deployment item as Heat sends it; ``inputs`` are the template's own, before Heat's."""
+    name = name if name is not None else f"deployment-{ident}"
     value = {
         "id": ident,
-        "name": name if name is not None else f"deployment-{ident}",
+        "name": name,
         "group": group,
         "creation_time": "2024-01-01T00:00:00Z",
         "config": config,
         "options": dict(options) if options is not None else None,
-        "inputs": [dict(i) for i in inputs] + heat_inputs(action, transport),
+        "inputs": [dict(i) for i in inputs] + heat_inputs(action, transport, resource=name or ident),
         "outputs": [dict(o) for o in outputs] if outputs is not None else None,
     }
     value.update(extra)

@@ -24,7 +24,7 @@ def test_the_agent_runs_without_loading_any_command_module():
 
 def test_every_command_is_a_module_and_help_lists_them_in_the_documented_order():
     names = [module.__name__.rsplit(".", 1)[1] for module in cli.COMMANDS]
-    assert names == ["apply", "status", "rerun", "run", "dispatch"]
+    assert names == ["apply", "plan", "status", "rerun", "run", "dispatch"]
     assert all(callable(m.register) and callable(m.command) for m in cli.COMMANDS)
 
 
@@ -33,4 +33,4 @@ def test_the_exit_code_table_is_the_one_readme_documents():
     readme = (REPO / "README.md").read_text()
     documented = {int(code) for code in re.findall(r"^\| ([0-9]) \|", readme, re.MULTILINE)}
     table = {value for name, value in vars(exitcodes).items() if name.isupper()}
-    assert table == documented == set(range(7))
+    assert table == documented == set(range(8))

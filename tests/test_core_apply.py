@@ -561,8 +561,9 @@ def test_status_json_lists_each_deployment_with_its_fields_and_exit_code(agent):
     assert ok["signal"]["transport"] == "NO_SIGNAL" and ok["signal"]["state"] == "none"
     comp = rows["s-comp"]
     assert (comp["group"], comp["tool"], comp["action"]) == ("component", "script", "UPDATE")
-    assert status["summary"] == {"deployments": 2, "failed": 0, "signals_pending": 0, "signals_failed": 0,
-                                 "quarantined": 0, "exit_code": 0}
+    assert status["summary"] == {"deployments": 2, "failed": 0, "running": 0, "signals_pending": 0,
+                                 "signals_failed": 0, "quarantined": 0, "exit_code": 0}
+    assert status["schema_version"] == 1 and status["agent"] == {"running": False, "polling": None}
     assert status["quarantined"] == []
 
     assert agent.apply([script_item("s-bad", "#!/bin/sh\nexit 4\n", name="30_bad")]).returncode == 1

@@ -57,7 +57,11 @@ def running_daemon(agent: Agent, data: Path, items: list) -> Iterator[subprocess
 
 
 def finished(agent: Agent, key: str) -> bool:
-    return (agent.deployed / f"{key}.notify.json").exists()
+    """The journal says the deployment finished (its payload file is written just before that)."""
+    try:
+        return agent.record(key)["state"] == "finished"
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def test_run_once_applies_what_the_local_source_holds_and_exits_zero(tmp_path):

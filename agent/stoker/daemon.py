@@ -56,9 +56,8 @@ class Daemon:
     def _forever(self, poller: Poller, session: AgentSession, settings: Settings) -> None:
         """Poll until SIGTERM or SIGINT, after a random splay so that servers do not poll in step."""
         self._install_handlers()
-        LOG.info("polling %s every %gs at most; %s",
-                 poller.source_config.describe() if poller.source_config else "nothing yet",
-                 settings.polling_interval, _hook_isolation())
+        LOG.info("polling %s every %gs at most; %s", _where(poller), poller.interval_ceiling(),
+                 _hook_isolation())
         splay = poller.source_config.splay if poller.source_config and poller.source_config.splay else settings.splay
         self._sleep(poller, random.uniform(0, splay) if splay else 0)
         while not self.stopping:
@@ -132,6 +131,14 @@ class Daemon:
         session.deployer = Deployer(settings, session.journal, session.outbox, settings.hook_environment)
         self.poller.reconfigure(settings)
         LOG.info("settings reloaded from %s", settings.config_file or "defaults")
+
+
+def _where(poller: Poller) -> str:
+    """The source and its endpoint (secrets masked), for the start-up log line."""
+    source = poller.source_config
+    if source is None:
+        return "nothing yet (no metadata source is configured)"
+    return f"{source.describe()} at {source.endpoint() or 'its default location'}"
 
 
 def _hook_isolation() -> str:

@@ -136,6 +136,7 @@ class Deployer:
         item = self._stored_item(key)
         record = Record(key=key, id=item.id if item else key, name=item.name if item else "",
                         group=item.group if item else "", action=item.action if item else "",
+                        stack=item.stack_name if item else "", resource=item.resource_name if item else "",
                         seen_at=time.time(), started_at=None)
         text = DAMAGED_RECORD.format(reason=reason)
         if item is None:

@@ -12,7 +12,8 @@ imports the CLI (docs/architecture.md, "Modules").
 3     signals still waiting to be delivered (or a hook still running)
 4     a signal was refused for good or given up on: Heat will not hear
 5     another stoker holds the state directory
-6     (``run --once``) the metadata could not be fetched
+6     (``run --once``, ``plan``) the metadata could not be fetched
+7     (``plan``) deployments would run: changes are pending
 ====  =================================================================
 
 When several of 1 to 4 apply, :func:`stoker.status.exit_code` picks the first
@@ -28,3 +29,4 @@ PENDING = 3
 UNDELIVERABLE = 4
 BUSY = 5
 SOURCE_ERROR = 6
+CHANGES_PENDING = 7

@@ -85,6 +85,8 @@ class Record:
     group: str
     action: str
     tool: str = ""
+    stack: str = ""     # the names Heat shows: the stack's and the deployment resource's
+    resource: str = ""
     state: str = RUNNING
     seen_at: float = 0.0
     started_at: float | None = None
@@ -120,6 +122,7 @@ _NUMBER = (int, float)
 _OPTIONAL_NUMBER = (int, float, type(None))
 _RECORD_TYPES: dict[str, tuple[type, ...]] = {
     "key": (str,), "id": (str,), "name": (str,), "group": (str,), "action": (str,), "tool": (str,),
+    "stack": (str,), "resource": (str,),
     "state": (str,), "seen_at": _NUMBER, "started_at": _OPTIONAL_NUMBER, "finished_at": _OPTIONAL_NUMBER,
     "duration": _OPTIONAL_NUMBER, "status_code": (int, type(None)), "ok": (bool, type(None)),
     "reason": (str,), "pid": (int, type(None)), "pid_start": (str, type(None)),
@@ -287,7 +290,8 @@ class Journal:
         """
         now = time.time()
         record = Record(key=item.key, id=item.id, name=item.name, group=item.group,
-                        action=item.action, tool=tool, seen_at=now, started_at=now,
+                        action=item.action, tool=tool, stack=item.stack_name,
+                        resource=item.resource_name, seen_at=now, started_at=now,
                         boot_id=current_boot_id())
         self._write_file(self.deployed_dir / f"{item.key}.json", item.raw)
         self._save(record)

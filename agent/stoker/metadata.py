@@ -51,6 +51,18 @@ class Item:
         return action if isinstance(action, str) and action else DEFAULT_ACTION
 
     @property
+    def stack_name(self) -> str:
+        """The stack's name as Heat shows it (``deploy_stack_id`` is ``<stack name>/<stack id>``)."""
+        value = self.inputs.get("deploy_stack_id")
+        return value.split("/", 1)[0] if isinstance(value, str) else ""
+
+    @property
+    def resource_name(self) -> str:
+        """The deployment resource's name in the template (``deploy_resource_name``)."""
+        value = self.inputs.get("deploy_resource_name")
+        return value if isinstance(value, str) else ""
+
+    @property
     def config(self) -> Any:
         return self.raw.get("config")
 

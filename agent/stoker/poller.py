@@ -22,6 +22,7 @@ from .config import Settings
 from .digest import sha256_hex
 from .journal import Record
 from .metadata import Document, MetadataError, load_document, parse_document
+from .pollstate import PollState, PollStateFile
 from .session import AgentSession, tls_options
 
 LOG = logging.getLogger("stoker.poller")
@@ -44,6 +45,8 @@ class Poller:
         self._last_error = ""
         self.records: list[Record] = []
         self.wakeup = threading.Event()
+        self.poll_state = PollState.started(settings.polling_interval)
+        self._poll_state_file = PollStateFile(settings.state_dir)
 
     # ------------------------------------------------------------ one cycle
 
@@ -71,6 +74,7 @@ class Poller:
         self._recovered()
         if content is None:
             self._quiet_polls += 1
+            self._report(None)
             return True
         try:
             document = load_document(content)
@@ -78,8 +82,21 @@ class Poller:
             return self._failed(f"metadata from {self.source_config.kind}: {err}")
         self._quiet_polls = 0
         self._follow(document)
+        self._report(None, changed=True)
         self._deploy(document)
         return True
+
+    def _report(self, error: str | None, changed: bool = False) -> None:
+        """Put this poll's outcome in ``polling.json`` for ``stoker status`` and the metrics."""
+        state = self.poll_state
+        if self.source_config is not None:
+            state.source, state.origin = self.source_config.kind, self.source_config.origin
+            state.endpoint = self.source_config.endpoint()
+        else:
+            state.source = state.origin = state.endpoint = ""
+        state.interval = self.interval_ceiling()
+        state.polled(error, changed)
+        self._poll_state_file.save(state)
 
     def _housekeeping(self) -> None:
         """Before each poll: save what a full disk kept in memory, take ``stoker rerun`` requests.
@@ -142,6 +159,7 @@ class Poller:
 
     def _failed(self, message: str) -> bool:
         self._failures += 1
+        self._report(message)
         if message != self._last_error:
             LOG.error("%s", message)
         elif self._failures % 20 == 0:
@@ -167,11 +185,15 @@ class Poller:
 
     # ------------------------------------------------------------ timing
 
+    def interval_ceiling(self) -> float:
+        """The longest pause between polls: Heat's hint for this source, else the configured interval."""
+        if self.source_config is not None and self.source_config.polling_interval:
+            return self.source_config.polling_interval
+        return self.settings.polling_interval
+
     def interval(self) -> float:
         """Seconds until the next poll: quick after activity, doubling up to the polling interval."""
-        ceiling = self.settings.polling_interval
-        if self.source_config is not None and self.source_config.polling_interval:
-            ceiling = self.source_config.polling_interval
+        ceiling = self.interval_ceiling()
         steps = self._failures or self._quiet_polls
         return min(ceiling, self.settings.min_polling_interval * (2 ** min(steps, 20)))
 

@@ -38,6 +38,10 @@ from .hookcgroup import HookCgroup
 
 LOG = logging.getLogger("stoker.runner")
 STDOUT_LIMIT = 64 * 1024 * 1024
+# Tells stoker's hooks where to capture their tool's output (``tool-stdout``, ``tool-stderr``), so
+# that ``stoker status`` can show a running tool's last line (hooks/hookkit.py, ``run_tool``).
+RUN_DIR_VARIABLE = "STOKER_RUN_DIR"
+PROGRESS_FILES = ("stdout", "stderr", "tool-stdout", "tool-stderr")
 STDERR_LIMIT = 1024 * 1024
 GRACE_SECONDS = 10.0
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -106,7 +110,8 @@ def run_hook(hook: Path, stdin: bytes, *, timeout: float, rundir: Path,
         process = subprocess.Popen(
             ["/bin/sh", "-c", WRAPPER, WRAPPER_NAME, str(rundir), str(cgroup.procs_file) if cgroup else "",
              str(hook)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env=hook_env(env), cwd="/", start_new_session=True, preexec_fn=_unlimit_hook)
+            env={**hook_env(env), RUN_DIR_VARIABLE: str(rundir)}, cwd="/", start_new_session=True,
+            preexec_fn=_unlimit_hook)
     except OSError as err:
         _remove_cgroup(cgroup)
         return HookOutcome(start_error=err.strerror or str(err), duration=time.monotonic() - started)
@@ -257,6 +262,24 @@ def stop_group(pgid: int, grace: float, exited: Callable[[], bool]) -> None:
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def last_output_line(rundir: Path, limit: int = 4096) -> str:
+    """The last non-empty line a running hook or its tool printed (whichever file changed last).
+
+    For ``stoker status``: the progress of a long hook without opening its files.
+    """
+    newest: list[tuple[float, str]] = []
+    for name in PROGRESS_FILES:
+        try:
+            changed = (rundir / name).stat().st_mtime
+        except OSError:
+            continue
+        tail, _cut = _read_tail(rundir / name, limit)
+        lines = [line.strip() for line in tail.decode("utf-8", "replace").splitlines() if line.strip()]
+        if lines:
+            newest.append((changed, lines[-1]))
+    return max(newest)[1] if newest else ""
 
 
 def _read_tail(path: Path, limit: int) -> tuple[bytes, int]:

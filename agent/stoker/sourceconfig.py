@@ -48,6 +48,22 @@ class SourceConfig:
     def describe(self) -> str:
         return f"{self.kind} (from {self.origin})"
 
+    def endpoint(self) -> str:
+        """Where this source is polled, fit for a log line or ``stoker status``: secrets masked.
+
+        The metadata URL for cfn and TempURL (its signature masked), the Keystone
+        URL plus the stack and resource for heat, the Keystone URL plus the queue
+        for zaqar, the path for a local source.
+        """
+        value = self.settings
+        if self.kind == "heat":
+            where = f"{value.get('auth_url')} stack {value.get('stack_id')} resource {value.get('resource_name')}"
+        elif self.kind == "zaqar":
+            where = f"{value.get('auth_url')} queue {value.get('queue_id')}"
+        else:
+            where = str(value.get("metadata_url") or value.get("path") or "")
+        return redaction.redact_url(where)
+
 
 def choose(collect: Mapping[str, Any], origin: str, cfn_metadata_server: Path | None = None
            ) -> SourceConfig | None:

@@ -6,6 +6,7 @@ docs and images rely on: README.md, "Commands"), one module each:
 * ``apply FILE|-`` (``apply.py``): treat a metadata document as freshly fetched, run what is new,
   deliver signals.
 * ``status [--json]`` (``status.py``): every known deployment and where its signal stands.
+* ``plan [--json] [FILE|-]`` (``plan.py``): what would run next, without running it.
 * ``rerun ID`` (``rerun.py``): forget one deployment on purpose, so that it runs again when next seen.
 * ``run [--once]`` (``run.py``): the daemon: poll the metadata source and apply what is new.
 * ``dispatch`` (``dispatch.py``): the classic chain's dispatcher (os-refresh-config's
@@ -27,10 +28,10 @@ from typing import Sequence
 from .. import __version__, config, logs
 from ..exitcodes import BAD_INPUT, BUSY, OK
 from ..journal import AgentBusy
-from . import apply, dispatch, rerun, run, status
+from . import apply, dispatch, plan, rerun, run, status
 
 LOG = logging.getLogger("stoker.cli")
-COMMANDS = (apply, status, rerun, run, dispatch)  # in the order ``stoker --help`` lists them
+COMMANDS = (apply, plan, status, rerun, run, dispatch)  # in the order ``stoker --help`` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:
