@@ -4,7 +4,7 @@ import pytest
 
 from tests.loopback.fixtures import *  # noqa: F401,F403
 
-TIERS = ("unit", "contract", "faults", "image", "vm", "realheat")
+TIERS = ("unit", "contract", "faults", "image", "vm", "realheat", "conformance")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -121,16 +121,16 @@ def test_plan_shows_what_changed_since_the_last_run_with_secrets_masked(planner)
 
 def test_json_file_and_jinja2_dry_runs_show_diffs_and_write_nothing(planner):
     existing = planner.targets / "app.json"
-    existing.write_text('{\n  "port": 80\n}\n')
+    existing.write_text('{\n    "port": 80\n}')  # json-file writes upstream's layout
     rendered = planner.targets / "motd"
     items = [item("j", {str(existing): {"port": 8080}}, group="json-file"),
              item("t", {str(rendered): "hello {{ who }}\n"}, group="jinja2",
                   inputs=[{"name": "who", "value": "world"}])]
     rows = pending(planner.plan(items, "--json"))
     assert rows[0]["dry_run"]["how"] == "a diff of the files it would write"
-    assert '-  "port": 80' in rows[0]["dry_run"]["stdout"] and '+  "port": 8080' in rows[0]["dry_run"]["stdout"]
+    assert '-    "port": 80' in rows[0]["dry_run"]["stdout"] and '+    "port": 8080' in rows[0]["dry_run"]["stdout"]
     assert "+hello world" in rows[1]["dry_run"]["stdout"]
-    assert existing.read_text() == '{\n  "port": 80\n}\n' and not rendered.exists()
+    assert existing.read_text() == '{\n    "port": 80\n}' and not rendered.exists()
 
 
 @needs_puppet

@@ -95,10 +95,10 @@ def test_command_line_runs_locally_with_tags_skip_tags_and_module_path(dirs):
                                                   "modulepath": "/usr/share/my-modules"})
     _, record = recorded_run(dirs, item)
     working = dirs["working"]
-    assert record["argv"][1:] == ["-i", "localhost,", "--connection=local",
-                                  "--extra-vars", f"@{working / (item['id'] + '_variables.json')}",
-                                  "--tags", "a,b", "--skip-tags", "c", "--module-path", "/usr/share/my-modules",
-                                  str(working / f"{item['id']}.yaml")]
+    assert record["argv"][1:] == ["-i", "localhost,", "--module-path", "/usr/share/my-modules",
+                                  "--skip-tags", "c", "--tags", "a,b", str(working / f"{item['id']}_playbook.yaml"),
+                                  "--extra-vars", f"@{working / (item['id'] + '_variables.json')}"]
+    assert record["env"]["ANSIBLE_TRANSPORT"] == "local"
     assert record["env"]["heat_outputs_path"] == str(dirs["outputs"] / item["id"])
     assert record["cwd"] == str(working)
 
@@ -108,7 +108,7 @@ def test_rerun_replaces_the_playbook_instead_of_appending(dirs):
     recorded_run(dirs, item)
     item["config"] = PLAYBOOK
     recorded_run(dirs, item)
-    assert (dirs["working"] / f"{item['id']}.yaml").read_text() == PLAYBOOK
+    assert (dirs["working"] / f"{item['id']}_playbook.yaml").read_text() == PLAYBOOK
 
 
 def test_empty_playbook_is_a_clear_failure(dirs):

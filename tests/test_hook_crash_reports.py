@@ -24,8 +24,9 @@ WORKING_HOOKS = {
     "chef": ("HEAT_CHEF", '["recipe[apache]"]'),
     "chef-solo": ("HEAT_CHEF", '["recipe[apache]"]'),
     "script": ("HEAT_SCRIPT", "#!/bin/sh\necho hi\n"),
+    "salt": ("HEAT_SALT", "a_state:\n  test.nop: []\n"),
 }
-ALL_HOOKS = sorted([*WORKING_HOOKS, "jinja2", "json-file"])
+ALL_HOOKS = sorted([*WORKING_HOOKS, "jinja2", "json-file", "hiera", "apply-config"])
 
 
 @pytest.fixture

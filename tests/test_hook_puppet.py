@@ -18,14 +18,15 @@ needs_puppet = pytest.mark.skipif(shutil.which("puppet") is None,
 
 @pytest.fixture
 def dirs(tmp_path: Path) -> dict[str, Path]:
-    names = ("working", "outputs", "hiera", "logs", "target")
+    names = ("working", "outputs", "hiera", "logs", "debuglogs", "target")
     return {name: tmp_path / name for name in names}
 
 
 def puppet_env(dirs: dict[str, Path], **extra: str) -> dict[str, str]:
-    """The hook's directories under ``dirs``, hiera's data directory included."""
+    """The hook's directories under ``dirs``, hiera's data directory and both log directories included."""
     return {**working_env("HEAT_PUPPET", dirs["working"], dirs["outputs"]),
-            "HEAT_PUPPET_HIERA_DATADIR": str(dirs["hiera"]), **extra}
+            "HEAT_PUPPET_HIERA_DATADIR": str(dirs["hiera"]), "HEAT_PUPPET_LOGDIR": str(dirs["logs"]),
+            "STOKER_PUPPET_DEBUG_LOGDIR": str(dirs["debuglogs"]), **extra}
 
 
 def recorded_run(dirs: dict[str, Path], item: dict, exit_code: int = 0) -> tuple[dict, dict]:
@@ -88,12 +89,24 @@ exec {{ "dump-env": command => "/usr/bin/env > {env_file}", provider => shell, r
 
 
 @needs_puppet
-def test_logdir_keeps_the_runs_log_per_deployment(dirs):
+def test_logdir_keeps_each_runs_stdout_and_stderr_under_upstreams_names(dirs):
     item = make_item("puppet", 'notify { "logged message": }')
-    payload = run_hook("puppet", item, puppet_env(dirs, HEAT_PUPPET_LOGDIR=str(dirs["logs"])))
+    item["creation_time"] = "2026-11-30T06:40:00Z"
+    payload = run_hook("puppet", item, puppet_env(dirs))
     assert payload["deploy_status_code"] == 0, payload
-    log = (dirs["logs"] / f"{item['id']}.log").read_text()
-    assert "logged message" in log and "exit code: 2" in log
+    base = dirs["logs"] / f"2026-11-30-06-40-00Z-{item['id']}"
+    assert "logged message" in Path(f"{base}-stdout.log").read_text()
+    assert Path(f"{base}-stderr.log").read_text() == payload["deploy_stderr"]
+
+
+@needs_puppet
+def test_debug_and_verbose_runs_also_log_to_heat_debug_and_heat_verbose_log(dirs):
+    item = make_item("puppet", 'notify { "tail me": }', options={"enable_debug": True, "enable_verbose": True})
+    payload = run_hook("puppet", item, puppet_env(dirs))
+    assert payload["deploy_status_code"] == 0, payload
+    assert "tail me" in (dirs["debuglogs"] / "heat-debug.log").read_text()
+    assert "tail me" in (dirs["debuglogs"] / "heat-verbose.log").read_text()
+    assert "tail me" in payload["deploy_stdout"]
 
 
 def test_hiera_data_is_written_without_credentials_when_enabled(dirs):
@@ -122,8 +135,10 @@ def test_options_become_puppet_apply_flags(dirs):
                                             "enable_debug": True, "enable_verbose": True})
     _, record = recorded_run(dirs, item)
     manifest = str(dirs["working"] / f"{item['id']}.pp")
-    assert record["argv"][1:] == ["apply", "--detailed-exitcodes", "--logdest", "console", "--color=false",
-                                  "--modulepath", "/etc/puppet/modules", "--tags", "web,db", "--debug",
+    debug, verbose = dirs["debuglogs"] / "heat-debug.log", dirs["debuglogs"] / "heat-verbose.log"
+    assert record["argv"][1:] == ["apply", "--color", "false", "--detailed-exitcodes", "--logdest", "console",
+                                  "--modulepath", "/etc/puppet/modules", "--tags", "web,db",
+                                  "--debug", "--logdest", str(debug), "--verbose", "--logdest", str(verbose),
                                   manifest]
     assert record["cwd"] == str(dirs["working"])
 

@@ -55,6 +55,12 @@ def test_parse_item_tolerates_nulls_unknown_keys_and_any_input_value():
     assert hook_view["options"] == {} and hook_view["outputs"] == [] and hook_view["future"] == {"a": 1}
 
 
+def test_hook_view_passes_the_item_unchanged_when_heat_left_keys_out():
+    raw = {"id": "1111", "group": "chef", "inputs": [{"name": "deploy_signal_id", "value": "mock://x"}],
+           "config": "one"}
+    assert parse_item(dict(raw)).for_hook() == raw
+
+
 def test_parse_item_defaults_the_group_and_reads_the_action():
     item = parse_item({"id": "x", "inputs": [{"name": "deploy_action", "value": "DELETE"}]})
     assert (item.group, item.action, item.label) == ("Heat::Ungrouped", "DELETE", "x")

@@ -101,12 +101,20 @@ def test_from_hook_a_nonzero_exit_overrides_an_answer_claiming_success():
 def test_from_hook_keeps_the_answers_own_failure_code_whatever_the_exit():
     assert payload.from_hook(outcome(answer(deploy_status_code=6)), "h")["deploy_status_code"] == 6
     assert payload.from_hook(outcome(answer(deploy_status_code=6), code=1), "h")["deploy_status_code"] == 6
-    assert payload.from_hook(outcome(answer(deploy_status_code="2")), "h")["deploy_status_code"] == 2
+    assert payload.from_hook(outcome(answer(deploy_status_code="2")), "h")["deploy_status_code"] == "2"
+
+
+def test_from_hook_passes_a_status_written_as_text_on_as_written_and_reads_it_as_a_number():
+    got = payload.from_hook(outcome(answer(deploy_status_code="-1")), "h")
+    assert got["deploy_status_code"] == "-1" and payload.status_code(got) == -1
+    exited = payload.from_hook(outcome(answer(deploy_status_code="0"), code=3), "h")
+    assert exited["deploy_status_code"] == 3 and "exited with status 3" in exited["deploy_stderr"]
+    assert payload.from_hook(outcome(answer(deploy_status_code=" 7")), "h")["deploy_status_code"] == 7
 
 
 def test_from_hook_normalises_missing_and_odd_fields():
     got = payload.from_hook(outcome(answer(deploy_stdout=None, deploy_stderr={"a": 1}, deploy_status_code="0")), "h")
-    assert got == {"deploy_stdout": "", "deploy_stderr": '{"a": 1}', "deploy_status_code": 0}
+    assert got == {"deploy_stdout": "", "deploy_stderr": '{"a": 1}', "deploy_status_code": "0"}
     assert payload.from_hook(outcome(b"{}"), "h") == {"deploy_stdout": "", "deploy_stderr": "",
                                                      "deploy_status_code": 0}
 

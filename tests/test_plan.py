@@ -71,7 +71,7 @@ def test_plan_expands_a_component_into_the_entry_for_its_action(tmp_path):
         (work,) = plan.plan(parse_document([doc_item("x", "component", action, configs)]), (), finder)
         assert (work.tool, work.hook, work.stdin["group"], work.stdin["config"]) == \
             (tool, tmp_path / tool, tool, config)
-        assert work.stdin["options"] == {} and work.stdin["outputs"] == []
+        assert "options" not in work.stdin and "outputs" not in work.stdin  # the item as Heat sent it
     (work,) = plan.plan(parse_document([doc_item("x", "component", "SUSPEND", configs)]), (), finder)
     assert work.hook is None and payload.is_success(work.verdict)
     assert work.verdict["deploy_stdout"] == "stoker: component x has no config for action SUSPEND: nothing to do\n"

@@ -81,11 +81,17 @@ class Item:
         return self.name or self.id or self.key
 
     def for_hook(self, group: str | None = None, config: Any = None) -> dict[str, Any]:
-        """The item as a hook reads it on stdin: nulls normalised, group/config possibly replaced."""
+        """The item as a hook reads it on stdin: as Heat sent it, group/config possibly replaced.
+
+        Keys Heat left out stay out, as with upstream's dispatcher (hooks and
+        tools compare what they read with ``deployed/<id>.json``); only a
+        ``null`` options, outputs or inputs becomes empty, since upstream's
+        hooks index those keys and would crash on null.
+        """
         item = dict(self.raw)
-        item["options"] = self.options
-        item["outputs"] = self.outputs
-        item["inputs"] = item.get("inputs") if isinstance(item.get("inputs"), list) else []
+        for key, empty in (("options", {}), ("outputs", []), ("inputs", [])):
+            if key in item and item[key] is None:
+                item[key] = empty
         if group is not None:
             item["group"] = group
             item["config"] = config

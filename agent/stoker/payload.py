@@ -6,7 +6,8 @@ as success, an empty or malformed answer from a hook is a failure with a
 reason, and the payload always fits under Heat's request body limit, keeping
 the tail of the output because errors come last. A hook's answer is validated
 here, once, like Heat's items are in :mod:`metadata`: whatever it prints, the
-result is a payload whose status code is a plain integer.
+result is a payload whose status code is an integer, or the decimal text of
+one when the hook wrote it so (read it with :func:`status_code`).
 """
 from __future__ import annotations
 
@@ -175,7 +176,10 @@ def _normalised(answer: dict[str, Any], hook: str) -> dict[str, Any]:
     for key in (STDOUT, STDERR):
         value = payload.get(key)
         payload[key] = value if isinstance(value, str) else ("" if value is None else json.dumps(value))
-    payload[CODE], problem = checked_code(payload.get(CODE))
+    written = payload.get(CODE)
+    payload[CODE], problem = checked_code(written)
+    if isinstance(written, str) and not problem and written == str(payload[CODE]):
+        payload[CODE] = written  # "0", "-1": passed on as the hook wrote it, as upstream does; Heat reads both
     if problem:
         payload[STDERR] = payload[STDERR].rstrip("\n") + ("\n" if payload[STDERR] else "") + \
             f"stoker: hook {hook} answered an unusable status: {problem}\n"
@@ -184,7 +188,7 @@ def _normalised(answer: dict[str, Any], hook: str) -> dict[str, Any]:
 
 def _with_exit_code(payload: dict[str, Any], code: int, hook: str) -> dict[str, Any]:
     """A non-zero exit is a failure even when the hook's own answer claims success."""
-    if code != 0 and payload[CODE] == 0:
+    if code != 0 and status_code(payload) == 0:
         payload[CODE] = code
         payload[STDERR] = payload[STDERR].rstrip("\n") + ("\n" if payload[STDERR] else "") + \
             f"stoker: hook {hook} exited with status {code} although its answer said 0\n"

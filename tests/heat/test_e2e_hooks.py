@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.realheat, pytest.mark.slow]
 
 @pytest.mark.skipif(shutil.which("puppet") is None, reason="puppet is not installed")
 def test_puppet_manifest_manages_a_file_from_a_fact_and_reports_an_output(scenario: Scenario) -> None:
-    server, _agent = scenario.server("POLL_SERVER_CFN")
+    # The hook keeps each run's output in HEAT_PUPPET_LOGDIR (upstream's /var/run/heat-config/deployed).
+    server, _agent = scenario.server("POLL_SERVER_CFN", hook_env={"HEAT_PUPPET_LOGDIR": str(scenario.tmp_path / "logs")})
     motd_dir = scenario.tmp_path / "motd.d"
     stack = scenario.create("puppet.yaml", {"server": server.id, "signal_transport": "TEMP_URL_SIGNAL",
                                             "motd_dir": str(motd_dir), "greeting": "Puppet was here"})

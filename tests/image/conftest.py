@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from .rootfs import ImageRoot
 REPO = imagebuild.REPO
 FAKE_CHEF = REPO / "tests" / "fakes" / "chef-solo"
 # Hook elements built into the test image when the repository has their hook.
-HOOK_ELEMENTS = ("script", "puppet", "ansible", "jinja2", "chef", "json-file")
+HOOK_ELEMENTS = ("script", "puppet", "ansible", "jinja2", "chef", "json-file", "hiera", "apply-config", "salt")
 TIMINGS: list[tuple[str, float]] = []
 
 
@@ -83,6 +84,15 @@ def build_fake_cinc_deb(dest: Path) -> Path:
     return deb
 
 
+def build_salt_wheelhouse(dest: Path) -> Path:
+    """Salt's wheels and its dependencies', for the heat-config-salt element to install offline
+    (pip in the build chroot cannot reach the index here; air-gapped builders are in the same spot)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "-w", str(dest),
+                    "salt"], check=True, capture_output=True, timeout=1200)
+    return dest
+
+
 def image_elements() -> list[str]:
     return ["debian-minimal", "heat-config", *hook_elements()]
 
@@ -101,11 +111,14 @@ def tar_image(image_host) -> imagebuild.Build:
     """The tar image of heat-config and every hook element, built once (cached by its inputs)."""
     elements = image_elements()
     with_chef = "heat-config-chef" in elements
+    with_salt = "heat-config-salt" in elements
 
     def prepare(work: Path) -> dict[str, str]:
         env = wheelhouse_only(work)
         if with_chef:
             env["DIB_HEAT_CONFIG_CHEF_PACKAGE"] = str(build_fake_cinc_deb(work))
+        if with_salt:
+            env["DIB_HEAT_CONFIG_SALT_WHEELHOUSE"] = str(build_salt_wheelhouse(work / "salt-wheels"))
         return env
 
     build = imagebuild.build_image("tar", "tar", elements, {"DIB_HEAT_CONFIG_AGENT": "stoker"},

@@ -43,7 +43,8 @@ MACHINE_BUILD_LOCK = Path(os.environ.get("DIB_IMAGE_CACHE", "~/.cache/image-crea
 INPUTS = ("elements", "agent", "hooks", "setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in")
 # Left out when the repository is copied to build the wheel (big, or not part of the package).
 NOT_COPIED = {".git", ".venv", ".dib-venv", ".image-cache", ".heat-harness", ".pytest_cache",
-              ".bench", "build", "dist", "__pycache__", "tests", "bench"}
+              ".bench", "build", "dist", "__pycache__", "tests", "bench", ".occ-venv", ".oac-venv",
+              ".salt-venv", ".conformance-cache", ".hypothesis"}
 
 
 class ImageToolsMissing(Exception):

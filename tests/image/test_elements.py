@@ -154,6 +154,38 @@ def test_chef_package_is_copied_and_none_means_hook_only(tmp_path):
     assert both.returncode != 0 and "not both" in both.stderr
 
 
+# ------------------------------------------------------------- heat-config-salt extra-data.d
+
+SALT_EXTRA = ELEMENTS / "heat-config-salt" / "extra-data.d" / "50-heat-config-salt"
+
+
+def test_salt_element_without_a_wheelhouse_copies_nothing_and_installs_from_the_index(tmp_path):
+    result = run_script(SALT_EXTRA, {"TMP_HOOKS_PATH": str(tmp_path), "DIB_HEAT_CONFIG_SALT_WHEELHOUSE": ""})
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "heat-config-salt-wheelhouse").exists()
+
+
+def test_salt_wheelhouse_that_is_missing_or_has_no_salt_wheel_fails_and_says_how_to_make_one(tmp_path):
+    missing = run_script(SALT_EXTRA, {"TMP_HOOKS_PATH": str(tmp_path),
+                                      "DIB_HEAT_CONFIG_SALT_WHEELHOUSE": str(tmp_path / "nope")})
+    assert missing.returncode != 0 and "no such directory on the build host" in missing.stderr
+    (tmp_path / "wh").mkdir()
+    (tmp_path / "wh" / "PyYAML-6.0-cp311-cp311-linux_x86_64.whl").write_bytes(b"PK")
+    empty = run_script(SALT_EXTRA, {"TMP_HOOKS_PATH": str(tmp_path), "DIB_HEAT_CONFIG_SALT_WHEELHOUSE": str(tmp_path / "wh")})
+    assert empty.returncode != 0 and "holds no salt wheel" in empty.stderr and "pip wheel -w" in empty.stderr
+
+
+def test_salt_wheelhouse_is_copied_for_the_chroot(tmp_path):
+    (tmp_path / "wh").mkdir()
+    for name in ("salt-3008.4-py3-none-any.whl", "PyYAML-6.0-cp311-cp311-linux_x86_64.whl"):
+        (tmp_path / "wh" / name).write_bytes(b"PK")
+    result = run_script(SALT_EXTRA, {"TMP_HOOKS_PATH": str(tmp_path / "h"),
+                                     "DIB_HEAT_CONFIG_SALT_WHEELHOUSE": str(tmp_path / "wh")})
+    assert result.returncode == 0, result.stderr
+    copied = sorted(p.name for p in (tmp_path / "h" / "heat-config-salt-wheelhouse").iterdir())
+    assert copied == ["PyYAML-6.0-cp311-cp311-linux_x86_64.whl", "salt-3008.4-py3-none-any.whl"]
+
+
 # ------------------------------------------------------------- the classic chain's templates
 
 def render(template: str, document: dict) -> str:

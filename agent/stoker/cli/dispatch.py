@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 from pathlib import Path
 
 from ..config import Settings
@@ -18,6 +19,8 @@ from ..metadata import Document, MetadataError, load_document
 from ..session import open_session
 
 LOG = logging.getLogger("stoker.cli")
+# Where heat-agents kept its deployed files before they moved to /var/lib; it moves them on first run.
+OLD_DEPLOYED_DIR = "/var/run/heat-config/deployed"
 
 
 def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -46,11 +49,33 @@ def dispatch(settings: Settings) -> int:
     so that os-collect-config calls again and they are retried.
     """
     documents = _documents(dispatch_files(settings))
+    migrate_deployed_dir(settings.deployed_dir, Path(os.environ.get("HEAT_CONFIG_DEPLOYED_OLD") or OLD_DEPLOYED_DIR))
     with open_session(settings) as session:
         for document in documents:
             session.deployer.deploy(document)
         delivered = session.wait_for_signals(settings.signal_wait)
     return OK if delivered else PENDING
+
+
+def migrate_deployed_dir(deployed: Path, old: Path) -> bool:
+    """Move the deployed files from upstream's old place when the new place does not exist yet.
+
+    Images upgraded from an old heat-agents keep their record of what ran in
+    ``/var/run/heat-config/deployed`` (``$HEAT_CONFIG_DEPLOYED_OLD``); the
+    classic dispatcher moves that directory once, and so does this, so that
+    tools reading ``deployed/<id>.json`` find every deployment. A failed move
+    is logged and the run goes on: the journal, not these files, says what ran.
+    """
+    if deployed.exists() or deployed == old or not old.is_dir():
+        return False
+    try:
+        deployed.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(old), str(deployed))
+    except OSError as err:
+        LOG.error("cannot move the deployed files from %s to %s: %s", old, deployed, err)
+        return False
+    LOG.info("moved the deployed files from %s to %s", old, deployed)
+    return True
 
 
 def _documents(paths: list[Path]) -> list[Document]:
