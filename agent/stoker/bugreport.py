@@ -284,21 +284,7 @@ def _system() -> str:
 
 def mask_value(value: Any) -> Any:
     """A JSON value with secret-named keys and secret-named inputs masked, every string scrubbed."""
-    if isinstance(value, dict):
-        named = value.get("name")
-        out = {}
-        for key, item in value.items():
-            secret_input = key == "value" and isinstance(named, str) and SECRET_NAME_RE.search(named)
-            if (isinstance(key, str) and SECRET_NAME_RE.search(key) or secret_input) and item not in (None, ""):
-                out[key] = MASK
-            else:
-                out[key] = mask_value(item)
-        return out
-    if isinstance(value, list):
-        return [mask_value(item) for item in value]
-    if isinstance(value, str):
-        return mask_text(value)
-    return value
+    return redaction.redact_value(value, mask_text)
 
 
 def mask_text(text: str) -> str:

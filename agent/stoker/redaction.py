@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 MASK = "***"
 
@@ -91,20 +91,24 @@ def redact_url(url: str) -> str:
     return redact(url)
 
 
-def redact_value(value: Any) -> Any:
-    """Redact a JSON-like value for display: secret-named keys masked, strings scrubbed."""
+def redact_value(value: Any, scrub: Callable[[str], str] | None = None) -> Any:
+    """Redact a JSON-like value for display: secret-named keys masked, and a Heat input
+    (``{"name": "db_password", "value": ...}``) whose name says secret; every string scrubbed
+    with ``scrub`` (default :func:`redact`)."""
+    scrub = scrub or redact
     if isinstance(value, dict):
+        named = value.get("name")
+        secret_input = isinstance(named, str) and bool(SECRET_NAME_RE.search(named))
         out = {}
         for key, item in value.items():
-            if isinstance(key, str) and SECRET_NAME_RE.search(key) and isinstance(item, str):
-                out[key] = MASK
-            else:
-                out[key] = redact_value(item)
+            secret = isinstance(key, str) and bool(SECRET_NAME_RE.search(key)) or (secret_input and key == "value")
+            out[key] = MASK if secret and item not in (None, "") and not isinstance(item, (dict, list)) \
+                else redact_value(item, scrub)
         return out
     if isinstance(value, list):
-        return [redact_value(item) for item in value]
+        return [redact_value(item, scrub) for item in value]
     if isinstance(value, str):
-        return redact(value)
+        return scrub(value)
     return value
 
 
