@@ -22,6 +22,7 @@ from .console import close_run, progress, publish
 from .scenarios import Bench, ScenarioError, median
 from .server import Loopback
 from .stoker_side import StokerInstall
+from .tls import PrivateCA
 from .upstream import InstallError, UpstreamInstall
 
 MIB = 1024 * 1024
@@ -51,6 +52,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="how long each per-poll cost is measured (default 20)")
     parser.add_argument("--only", default="floor,first,chain,idle,scale",
                         help="comma-separated scenarios to run (default: all)")
+    parser.add_argument("--https", action="store_true",
+                        help="the loopback server speaks HTTPS with a private CA that both systems are told "
+                             "to trust (stoker: ca_certificate; upstream: REQUESTS_CA_BUNDLE)")
     parser.add_argument("--no-upstream", action="store_true", help="measure stoker alone (no install)")
     parser.add_argument("--upstream-dir", type=Path,
                         help="keep the upstream install here and re-use it on the next run "
@@ -61,7 +65,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument("--markdown", action="store_true", help="print the table in Markdown")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, state)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.upstream_dir is not None:
+        args.upstream_dir = args.upstream_dir.resolve()  # the agents run in directories of their own
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,10 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                      "errors": {}}
     say = progress(started)
-    server = Loopback()
+    server = None
     kept: list = []
     bench = None
     try:
+        server = Loopback(PrivateCA.create(root / "tls") if args.https else None)
         stoker = StokerInstall.current() if args.stoker == "current" else StokerInstall.create(root / "stoker", say)
         upstream = None
         if "upstream" in systems:
@@ -92,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             agent.stop()
         if bench is not None:
             bench.stop_all()
-        server.close()
+        if server is not None:
+            server.close()
         close_run(root, args.keep, say)
     return publish(results, started, lambda: report(results, systems, markdown=args.markdown), args.json,
                    default=_jsonable)
@@ -226,7 +235,9 @@ def report(results: dict, systems, markdown: bool = False) -> str:
         lines.append("upstream: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()))
     lines += [
         "settings: both systems run with their default settings, except that every file they write stays",
-        "  under a temporary directory and both poll the same loopback Swift TempURL server; both take the",
+        "  under a temporary directory and both poll the same loopback Swift TempURL server"
+        + (" over HTTPS (a private CA\n  both are told to trust: stoker's ca_certificate, upstream's REQUESTS_CA_BUNDLE)"
+           if s.get("https") else "") + "; both take the",
         f"  polling interval from the metadata's os-collect-config key: {interval:g} s on both sides",
         "  (default 30 s; smaller so that the run takes minutes, not an hour), min_polling_interval 1 s.",
         f"rounds: stoker {s['rounds']}, upstream {s['upstream_rounds']} (figures are medians);"

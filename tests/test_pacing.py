@@ -121,3 +121,12 @@ def test_a_bad_spread_or_jitter_names_the_key(tmp_path, line, word):
     path.write_text(f"[DEFAULT]\n{line}\n")
     with pytest.raises(config.ConfigError, match=word):
         config.load(str(path), env={})
+
+
+def test_the_kernels_draws_are_uniform_in_the_unit_interval():
+    from stoker.pacing import SystemDraws, uniform
+
+    draws = [SystemDraws().random() for _ in range(2000)]
+    assert min(draws) >= 0.0 and max(draws) < 1.0
+    assert 0.4 < sum(draws) / len(draws) < 0.6
+    assert all(2.0 <= uniform(2.0, 5.0) < 5.0 for _ in range(200))

@@ -9,9 +9,10 @@ exactly where Heat said. Error messages carry redacted URLs only.
 
 Requests go through :mod:`httpwire`; only when a proxy variable is set do they
 go through ``urllib``, which honours it (and ``no_proxy``) and is imported only
-then. ``ssl`` is imported for the first ``https://`` URL: plain HTTP never
-loads OpenSSL, ``http.client`` or the ``email`` package, megabytes the agent
-would otherwise carry while idle.
+then. OpenSSL is loaded for the first ``https://`` URL, through ``tlswire``
+(the ``_ssl`` extension without ``ssl.py``): plain HTTP never loads OpenSSL,
+``http.client`` or the ``email`` package, and HTTPS loads no more of them than
+it needs, megabytes the agent would otherwise carry while idle.
 """
 from __future__ import annotations
 
@@ -75,16 +76,34 @@ class TLSOptions:
 
 
 _contexts: dict[TLSOptions, Any] = {}
+_ssl_contexts: dict[TLSOptions, Any] = {}
 _openers: dict[TLSOptions | None, Any] = {}
 
 
 def _tls_context(tls: TLSOptions) -> Any:
-    """A cached verifying TLS context (the CA bundle costs memory and time to load)."""
+    """The verifying TLS context for these options, made once and shared by every request.
+
+    Loading CAs costs memory and time: one context per CA setting, whatever
+    number of sources and signals use it. ``tlswire`` makes it without the
+    ``ssl`` module's Python layer.
+    """
     context = _contexts.get(tls)
     if context is None:
-        import ssl
-        context = ssl.create_default_context(cafile=tls.ca_file)
+        from . import tlswire
+
+        context = tlswire.client_context(tls.ca_file)
         _contexts[tls] = context
+    return context
+
+
+def _ssl_context(tls: TLSOptions) -> Any:
+    """An ``ssl.SSLContext`` for urllib (the proxy path), made once per CA setting."""
+    context = _ssl_contexts.get(tls)
+    if context is None:
+        import ssl
+
+        context = ssl.create_default_context(cafile=tls.ca_file)
+        _ssl_contexts[tls] = context
     return context
 
 
@@ -100,7 +119,7 @@ def _opener(tls: TLSOptions | None) -> Any:
 
         handlers: list[urllib.request.BaseHandler] = [NoRedirect()]
         if tls is not None:
-            handlers.append(urllib.request.HTTPSHandler(context=_tls_context(tls)))
+            handlers.append(urllib.request.HTTPSHandler(context=_ssl_context(tls)))
         opener = urllib.request.build_opener(*handlers)
         _openers[tls] = opener
     return opener
