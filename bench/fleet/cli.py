@@ -7,6 +7,7 @@ the run takes about 12 minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
@@ -61,6 +62,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so that the agents (each in its own session) are stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     say = progress(started)
     root = Path(tempfile.mkdtemp(prefix="stoker-fleet-"))

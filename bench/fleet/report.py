@@ -120,6 +120,10 @@ def table(results: dict, markdown: bool = False) -> str:
         fmt = "  ".join(f"{{:<{w}}}" for w in widths)
         lines += [fmt.format(*header), "  ".join("-" * w for w in widths)]
         lines += [fmt.format(*row).rstrip() for row in body]
+    for name, figures in systems.items():
+        if figures.get("update_incomplete"):
+            lines += ["", f"{name}: {figures['update_incomplete']} deployment(s) never completed the update "
+                          "(their signal never reached Heat); the update figures are missing for it"]
     if results["errors"]:
         lines += ["", "errors:"] + [f"  {k}: {v}" for k, v in results["errors"].items()]
     lines += ["", f"total run time {results['elapsed']:.0f} s"]

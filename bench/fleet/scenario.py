@@ -64,6 +64,7 @@ class Figures:
     create_converge: float = math.nan      # first deployment begun -> last one complete (Heat's events)
     update: float = math.nan
     update_converge: float = math.nan
+    update_incomplete: int = 0             # deployments still not complete when the update timed out
     update_last_start: float = math.nan   # the last server's script start - its deployment's publish
     update_start_spread: float = math.nan  # last script start - first script start
     update_peak_to_mean: float = math.nan
@@ -88,18 +89,35 @@ def run(cloud: Cloud, fleet: Fleet, settings: Settings, say) -> Figures:
     stack = None
     try:
         stack = _create(client, fleet, counts, settings, figures, say)
-        _update(cloud, client, fleet, stack, settings, figures, say)
+        try:
+            _update(cloud, client, fleet, stack, settings, figures, say)
+        except (FleetError, AssertionError) as err:  # the fleet still idles: measure that
+            _failed(figures, fleet, err, say)
+            figures.update_incomplete = _incomplete(client, stack, "UPDATE")
         _idle(cloud, fleet, settings, figures, say)
     except (FleetError, AssertionError) as err:
-        figures.errors.append(str(err))
-        say(f"FAILED: {str(err)[:2000]}")
-        say(fleet.log_tails())
+        _failed(figures, fleet, err, say)
     finally:
         fleet.stop()
         figures.errors.extend(fleet.errors)
         if stack is not None:
             _delete(client, stack, say)
     return figures
+
+
+def _failed(figures: Figures, fleet: Fleet, err: Exception, say) -> None:
+    figures.errors.append(str(err)[:2000])
+    say(f"FAILED: {str(err)[:2000]}")
+    say(fleet.log_tails())
+
+
+def _incomplete(client: HeatClient, stack: Stack, action: str) -> int:
+    """Deployments that never reached ``action``_COMPLETE (their signal never counted)."""
+    try:
+        events = deployment_events(client, stack, action)
+    except AssertionError:
+        return -1
+    return sum(1 for e in events.values() if "COMPLETE" not in e)
 
 
 # ------------------------------------------------------------------ create
@@ -181,7 +199,7 @@ def _update(cloud: Cloud, client: HeatClient, fleet: Fleet, stack: Stack, settin
         if fleet.dead():
             raise FleetError(f"agents exited: {', '.join(fleet.dead())}")
         if status.endswith("FAILED") or time.monotonic() > deadline:
-            raise FleetError(f"update of {stack.name}: {status or 'gone'}")
+            raise FleetError(f"update of {stack.name}: {status or 'gone'} after {time.monotonic() - patched:.0f}s")
         time.sleep(0.5)
     done = time.monotonic()
     figures.update = done - patched
