@@ -1,8 +1,8 @@
 """``python -m bench fleet``: a fleet of N servers on the real-Heat harness, stoker then upstream.
 
 Each system gets its own stack on the same Heat, one after the other (stoker first),
-with N agents on this machine. ``--help`` lists the knobs; at N = 50 and the defaults
-the run takes about 12 minutes on 2 cores.
+with N agents on this machine. ``--help`` lists the knobs; bench/README.md says what
+each figure is.
 """
 from __future__ import annotations
 
@@ -31,14 +31,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--servers", type=int, default=50,
                         help=f"servers (agents) per system, shared over the three transports (default 50, "
                              f"at most {MAX_SERVERS})")
-    parser.add_argument("--polling-interval", type=float, default=10.0,
+    parser.add_argument("--polling-interval", type=float, default=20.0,
                         help="polling_interval written into every server's metadata, for both systems "
-                             "(default 10; both default to 30)")
+                             "(default 20; both default to 30)")
     parser.add_argument("--idle-seconds", type=float, default=60.0, help="idle window (default 60)")
     parser.add_argument("--settle-seconds", type=float, default=None,
                         help="wait after the update before the idle window (default 2 polling intervals)")
-    parser.add_argument("--timeout", type=float, default=600.0,
-                        help="longest wait for a create or an update (default 600)")
+    parser.add_argument("--timeout", type=float, default=480.0,
+                        help="longest wait for a create or an update (default 480)")
     parser.add_argument("--no-upstream", action="store_true", help="stoker alone (no upstream install)")
     parser.add_argument("--upstream-dir", type=Path,
                         help="keep the upstream install here and re-use it (default: fresh, temporary)")
