@@ -26,7 +26,10 @@ import os
 import re
 import subprocess
 import sys
-from typing import Any, Callable, Iterable, Iterator, Mapping
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (postponed): importing typing costs every hook start about 2 ms
+    from typing import Any, Callable, Iterable, Iterator, Mapping
 
 # Every hook run starts a Python: what is imported here is paid per deployment. Modules only
 # some hooks or some paths need (hashlib loads OpenSSL, tempfile brings shutil, random, bz2
