@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from . import documents, scenarios
+from . import documents, scenarios, spread
 from .console import close_run, progress, publish
 from .scenarios import Bench, ScenarioError, median
 from .server import Loopback
@@ -50,7 +50,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="finished-deployment counts for the per-poll cost (default 10,1000)")
     parser.add_argument("--scale-seconds", type=float, default=20.0,
                         help="how long each per-poll cost is measured (default 20)")
-    parser.add_argument("--only", default="floor,first,chain,idle,scale",
+    parser.add_argument("--spread-agents", type=int, default=50,
+                        help="stoker agents started together in the spread scenario (default 50)")
+    parser.add_argument("--only", default="floor,first,chain,idle,scale,spread",
                         help="comma-separated scenarios to run (default: all)")
     parser.add_argument("--https", action="store_true",
                         help="the loopback server speaks HTTPS with a private CA that both systems are told "
@@ -178,6 +180,14 @@ def _run_all(bench: Bench, args, only: set[str], systems, results: dict, kept: l
         kept.clear()
     elif "idle" in only:
         results["errors"]["idle"] = "the idle scenario watches the agents the chain scenario leaves running"
+    if "spread" in only:
+        results["spread"] = {}
+        for mode, on in (("default", True), ("no spread, no jitter", False)):
+            say(f"spread: {args.spread_agents} stoker agents started together ({mode}), one publish to all")
+            figures = _guard(results, f"spread/{mode}", say,
+                             lambda on=on: spread.spread(bench, args.spread_agents, on))
+            if figures:
+                results["spread"][mode] = asdict(figures)
     if "scale" in only:
         sizes = [int(s) for s in args.scale.split(",") if s.strip()]
         say(f"per-poll cost with {', '.join(map(str, sizes))} finished deployments "
@@ -213,6 +223,26 @@ def _fmt(value: float | None, unit: str = "s", digits: int = 2) -> str:
     if unit == "":
         return f"{value:.{digits}f}"
     return f"{value:.{digits}f} {unit}"
+
+
+def _spread_rows(results: dict, interval: float) -> list[tuple[str, str, str, str, str]]:
+    """stoker's defaults beside stoker without spread and jitter (the upstream column holds the latter)."""
+    figures = results.get("spread") or {}
+    on, off = figures.get("default"), figures.get("no spread, no jitter")
+    if not on:
+        return []
+    off = off or {}
+    rows = [(f"spread: {on['agents']} agents started together, one publish", "", "(no spread, no jitter)", "", ""),
+            ("  publish -> the last agent's fetch", _fmt(on["last_fetch"]), _fmt(off.get("last_fetch")), "",
+             f"<={interval:g}s: {_verdict(on['last_fetch'] <= interval)}"),
+            ("  publish -> the last signal", _fmt(on["last_signal"]), _fmt(off.get("last_signal")), "", ""),
+            (f"  polls, busiest {interval / 5:g}s over the mean, steady", _fmt(on["steady_peak_to_mean"], ""),
+             _fmt(off.get("steady_peak_to_mean"), ""), "",
+             f"<=1.5: {_verdict(on['steady_peak_to_mean'] <= 1.5)}"),
+            ("  the same, publish -> last signal", _fmt(on["update_peak_to_mean"], ""),
+             _fmt(off.get("update_peak_to_mean"), ""), "",
+             f"<=1.5: {_verdict(on['update_peak_to_mean'] <= 1.5)}")]
+    return rows
 
 
 def _md_cell(cell: str) -> str:
@@ -322,6 +352,7 @@ def report(results: dict, systems, markdown: bool = False) -> str:
             rows.append((f"  stoker: {st_list[-1]['finished']} vs {st_list[0]['finished']} finished", "", "",
                          f"{growth:.2f}x" if growth else "-",
                          f"flat (<=1.5x): {_verdict(None if growth is None else growth <= TARGETS['flat'])}"))
+    rows.extend(_spread_rows(results, interval))
     if markdown:
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "---|" * len(header))
