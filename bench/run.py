@@ -17,11 +17,12 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from . import documents, scenarios
+from . import documents, scenarios, spread
 from .console import close_run, progress, publish
 from .scenarios import Bench, ScenarioError, median
 from .server import Loopback
 from .stoker_side import StokerInstall
+from .tls import PrivateCA
 from .upstream import InstallError, UpstreamInstall
 
 MIB = 1024 * 1024
@@ -49,8 +50,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="finished-deployment counts for the per-poll cost (default 10,1000)")
     parser.add_argument("--scale-seconds", type=float, default=20.0,
                         help="how long each per-poll cost is measured (default 20)")
-    parser.add_argument("--only", default="floor,first,chain,idle,scale",
+    parser.add_argument("--spread-agents", type=int, default=50,
+                        help="stoker agents started together in the spread scenario (default 50)")
+    parser.add_argument("--only", default="floor,first,chain,idle,scale,spread",
                         help="comma-separated scenarios to run (default: all)")
+    parser.add_argument("--https", action="store_true",
+                        help="the loopback server speaks HTTPS with a private CA that both systems are told "
+                             "to trust (stoker: ca_certificate; upstream: REQUESTS_CA_BUNDLE)")
     parser.add_argument("--no-upstream", action="store_true", help="measure stoker alone (no install)")
     parser.add_argument("--upstream-dir", type=Path,
                         help="keep the upstream install here and re-use it on the next run "
@@ -61,7 +67,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument("--markdown", action="store_true", help="print the table in Markdown")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, state)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.upstream_dir is not None:
+        args.upstream_dir = args.upstream_dir.resolve()  # the agents run in directories of their own
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,10 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                      "errors": {}}
     say = progress(started)
-    server = Loopback()
+    server = None
     kept: list = []
     bench = None
     try:
+        server = Loopback(PrivateCA.create(root / "tls") if args.https else None)
         stoker = StokerInstall.current() if args.stoker == "current" else StokerInstall.create(root / "stoker", say)
         upstream = None
         if "upstream" in systems:
@@ -92,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             agent.stop()
         if bench is not None:
             bench.stop_all()
-        server.close()
+        if server is not None:
+            server.close()
         close_run(root, args.keep, say)
     return publish(results, started, lambda: report(results, systems, markdown=args.markdown), args.json,
                    default=_jsonable)
@@ -169,6 +180,14 @@ def _run_all(bench: Bench, args, only: set[str], systems, results: dict, kept: l
         kept.clear()
     elif "idle" in only:
         results["errors"]["idle"] = "the idle scenario watches the agents the chain scenario leaves running"
+    if "spread" in only:
+        results["spread"] = {}
+        for mode, on in (("default", True), ("no spread, no jitter", False)):
+            say(f"spread: {args.spread_agents} stoker agents started together ({mode}), one publish to all")
+            figures = _guard(results, f"spread/{mode}", say,
+                             lambda on=on: spread.spread(bench, args.spread_agents, on))
+            if figures:
+                results["spread"][mode] = asdict(figures)
     if "scale" in only:
         sizes = [int(s) for s in args.scale.split(",") if s.strip()]
         say(f"per-poll cost with {', '.join(map(str, sizes))} finished deployments "
@@ -206,6 +225,26 @@ def _fmt(value: float | None, unit: str = "s", digits: int = 2) -> str:
     return f"{value:.{digits}f} {unit}"
 
 
+def _spread_rows(results: dict, interval: float) -> list[tuple[str, str, str, str, str]]:
+    """stoker's defaults beside stoker without spread and jitter (the upstream column holds the latter)."""
+    figures = results.get("spread") or {}
+    on, off = figures.get("default"), figures.get("no spread, no jitter")
+    if not on:
+        return []
+    off = off or {}
+    rows = [(f"spread: {on['agents']} agents started together, one publish", "", "(no spread, no jitter)", "", ""),
+            ("  publish -> the last agent's fetch", _fmt(on["last_fetch"]), _fmt(off.get("last_fetch")), "",
+             f"<={interval:g}s: {_verdict(on['last_fetch'] <= interval)}"),
+            ("  publish -> the last signal", _fmt(on["last_signal"]), _fmt(off.get("last_signal")), "", ""),
+            (f"  polls, busiest {interval / 5:g}s over the mean, steady", _fmt(on["steady_peak_to_mean"], ""),
+             _fmt(off.get("steady_peak_to_mean"), ""), "",
+             f"<=1.5: {_verdict(on['steady_peak_to_mean'] <= 1.5)}"),
+            ("  the same, publish -> last signal", _fmt(on["update_peak_to_mean"], ""),
+             _fmt(off.get("update_peak_to_mean"), ""), "",
+             f"<=1.5: {_verdict(on['update_peak_to_mean'] <= 1.5)}")]
+    return rows
+
+
 def _md_cell(cell: str) -> str:
     stripped = cell.lstrip(" ")
     return "&nbsp;&nbsp;" * ((len(cell) - len(stripped)) // 2) + stripped.rstrip()
@@ -226,7 +265,9 @@ def report(results: dict, systems, markdown: bool = False) -> str:
         lines.append("upstream: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()))
     lines += [
         "settings: both systems run with their default settings, except that every file they write stays",
-        "  under a temporary directory and both poll the same loopback Swift TempURL server; both take the",
+        "  under a temporary directory and both poll the same loopback Swift TempURL server"
+        + (" over HTTPS (a private CA\n  both are told to trust: stoker's ca_certificate, upstream's REQUESTS_CA_BUNDLE)"
+           if s.get("https") else "") + "; both take the",
         f"  polling interval from the metadata's os-collect-config key: {interval:g} s on both sides",
         "  (default 30 s; smaller so that the run takes minutes, not an hour), min_polling_interval 1 s.",
         f"rounds: stoker {s['rounds']}, upstream {s['upstream_rounds']} (figures are medians);"
@@ -311,6 +352,7 @@ def report(results: dict, systems, markdown: bool = False) -> str:
             rows.append((f"  stoker: {st_list[-1]['finished']} vs {st_list[0]['finished']} finished", "", "",
                          f"{growth:.2f}x" if growth else "-",
                          f"flat (<=1.5x): {_verdict(None if growth is None else growth <= TARGETS['flat'])}"))
+    rows.extend(_spread_rows(results, interval))
     if markdown:
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "---|" * len(header))

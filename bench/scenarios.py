@@ -53,10 +53,11 @@ class Bench:
 
     def agent(self, system: str, name: str, collect: dict):
         root = self.root / name
+        ca_file = self.server.ca.ca_file if self.server.ca else None
         if system == "stoker":
-            agent = StokerAgent(self.stoker, root, collect)
+            agent = StokerAgent(self.stoker, root, collect, ca_file)
         elif self.upstream is not None:
-            agent = UpstreamAgent(self.upstream, root, collect)
+            agent = UpstreamAgent(self.upstream, root, collect, ca_file)
         else:
             raise ScenarioError("upstream is not installed")
         agent.prepare()
@@ -263,6 +264,7 @@ def hook_time(bench: Bench, system: str, rounds: int = 5) -> float:
 def round_trips(bench: Bench, document: dict, rounds: int = 20) -> tuple[float, float]:
     """Median loopback GET of ``document`` and PUT of a signal-sized body, each on a new connection."""
     server = bench.server
+    tls = server.ca.client_context() if server.ca else None
     name = bench.unique("floor")
     server.publish(f"{name}-metadata", document)
     body = json.dumps({"deploy_stdout": "step 1\n", "deploy_stderr": "", "deploy_status_code": 0,
@@ -272,7 +274,10 @@ def round_trips(bench: Bench, document: dict, rounds: int = 20) -> tuple[float, 
         parts = urlsplit(url)
         target = parts.path + ("?" + parts.query if parts.query else "")
         t0 = time.monotonic()
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        if parts.scheme == "https":
+            conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=10, context=tls)
+        else:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
         headers = {"Content-Type": "application/json"} if payload is not None else {}
         conn.request(method, target, body=payload, headers=headers)
         response = conn.getresponse()

@@ -18,7 +18,12 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from http.server import ThreadingHTTPServer  # noqa: E402
+
+from tests.loopback.base import _Handler  # noqa: E402
 from tests.loopback.swift import SwiftServer, object_path  # noqa: E402
+
+from .tls import PrivateCA  # noqa: E402
 
 ACCOUNT = "bench"
 CONTAINER = "heat"
@@ -41,11 +46,42 @@ class Request:
 SignalHandler = Callable[[str, bytes, float], None]
 
 
-class Loopback:
-    """One Swift server with one account and container; objects are named by the scenarios."""
+class TLSSwiftServer(SwiftServer):
+    """The loopback Swift over HTTPS: its URLs say ``https://`` and every connection speaks TLS.
 
-    def __init__(self) -> None:
-        self.swift = SwiftServer().start()
+    The handshake happens on the first read, in the connection's own thread, so one slow
+    client never holds up the accept loop.
+    """
+
+    def __init__(self, ca: PrivateCA) -> None:
+        super().__init__()
+        self._context = ca.server_context()
+
+    def start(self) -> "TLSSwiftServer":
+        httpd = ThreadingHTTPServer((self.host, self._wanted_port), _Handler)
+        httpd.socket = self._context.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
+        httpd.daemon_threads = True
+        httpd.app = self  # type: ignore[attr-defined]
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="loopback-swift-tls", daemon=True)
+        self._thread.start()
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}:{self.port}"
+
+
+class Loopback:
+    """One Swift server with one account and container; objects are named by the scenarios.
+
+    With ``ca``, it speaks HTTPS with a certificate that CA signed.
+    """
+
+    def __init__(self, ca: PrivateCA | None = None) -> None:
+        self.ca = ca
+        self.swift = (TLSSwiftServer(ca) if ca else SwiftServer()).start()
         self.swift.add_account(ACCOUNT)
         self.swift.create_container(ACCOUNT, CONTAINER)
         self._handlers: dict[str, SignalHandler] = {}

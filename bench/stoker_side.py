@@ -74,8 +74,10 @@ class StokerAgent(DaemonSide):
 
     name = "stoker"
 
-    def __init__(self, install: StokerInstall, root: Path, collect_settings: Mapping) -> None:
+    def __init__(self, install: StokerInstall, root: Path, collect_settings: Mapping,
+                 ca_file: Path | None = None) -> None:
         self.install = install
+        self.ca_file = ca_file  # HTTPS: the private CA to trust (ca_certificate)
         self.root = root
         self.collect_settings = dict(collect_settings)
         self.conf = root / "stoker.conf"
@@ -101,6 +103,7 @@ class StokerAgent(DaemonSide):
             f"cfn_init_data = {self.root / 'cfn-init-data'}",
             f"cfn_metadata_server = {self.root / 'cfn-metadata-server'}",
             f"os_collect_config = {self.root / 'os-collect-config.conf'}",
+            *([f"ca_certificate = {self.ca_file}"] if self.ca_file else []),
             "",
             "[request]",
             f"metadata_url = {request.get('metadata_url', '')}",

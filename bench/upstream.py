@@ -176,8 +176,10 @@ class UpstreamAgent(DaemonSide):
 
     name = "upstream"
 
-    def __init__(self, install: UpstreamInstall, root: Path, collect_settings: Mapping) -> None:
+    def __init__(self, install: UpstreamInstall, root: Path, collect_settings: Mapping,
+                 ca_file: Path | None = None) -> None:
         self.install = install
+        self.ca_file = ca_file  # HTTPS: the private CA to trust (REQUESTS_CA_BUNDLE, as requests reads it)
         self.root = root
         self.collect_settings = dict(collect_settings)
         self.conf = root / "etc" / "os-collect-config.conf"
@@ -250,6 +252,8 @@ class UpstreamAgent(DaemonSide):
             "HEAT_SCRIPT_WORKING": str(self.root / "var" / "lib" / "heat-config" / "heat-config-script"),
             "HEAT_SCRIPT_OUTPUTS": str(self.root / "var" / "run" / "heat-config" / "heat-config-script"),
         })
+        if self.ca_file:
+            env["REQUESTS_CA_BUNDLE"] = str(self.ca_file)
         return env
 
     def argv(self) -> list[str]:

@@ -20,18 +20,20 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import io
 import json
 import os
 import re
-import shlex
 import subprocess
 import sys
-import tempfile
-import traceback
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Mapping
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (postponed): importing typing costs every hook start about 2 ms
+    from typing import Any, Callable, Iterable, Iterator, Mapping
+
+# Every hook run starts a Python: what is imported here is paid per deployment. Modules only
+# some hooks or some paths need (hashlib loads OpenSSL, tempfile brings shutil, random, bz2
+# and lzma, dataclasses brings inspect) are imported where they are used, or not at all.
 
 # Keep at most this much of each captured stream: the signal must stay under
 # Heat's 1 MiB body limit, and errors come last, so the tail is what matters.
@@ -46,13 +48,23 @@ _DOING = "stoker_doing"
 _last_tool: ToolResult | None = None
 
 
-@dataclass
 class ToolResult:
     """What a tool did: its exit code (negative for a signal) and captured text."""
 
-    returncode: int
-    stdout: str
-    stderr: str
+    __slots__ = ("returncode", "stdout", "stderr")
+
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ToolResult):
+            return NotImplemented
+        return (self.returncode, self.stdout, self.stderr) == (other.returncode, other.stdout, other.stderr)
+
+    def __repr__(self) -> str:
+        return f"ToolResult(returncode={self.returncode!r}, stdout={self.stdout!r}, stderr={self.stderr!r})"
 
 
 class HookFailure(Exception):
@@ -95,6 +107,8 @@ def file_id(item: Mapping[str, Any]) -> str:
     ident = item.get("id")
     if isinstance(ident, str) and _SAFE_ID.match(ident):
         return ident
+    import hashlib  # only for ids unsafe as file names: it loads OpenSSL
+
     return "h-" + hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:40]
 
 
@@ -244,6 +258,8 @@ def command(variable: str, default: str) -> list[str]:
     Split so that operators can point at a wrapper with arguments
     (``HEAT_PUPPET_CMD="/opt/puppetlabs/bin/puppet"``, ``"sudo -E puppet"``).
     """
+    import shlex
+
     try:
         words = shlex.split(os.environ.get(variable) or default)
     except ValueError as err:
@@ -321,7 +337,7 @@ def write_file(path: str, content: str | bytes, mode: int = 0o600) -> None:
 def _replace_file(path: str, data: bytes, mode: int) -> None:
     """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
     directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    fd, tmp = _new_file(directory, ".tmp-")
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
@@ -333,6 +349,32 @@ def _replace_file(path: str, data: bytes, mode: int) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _new_file(directory: str, prefix: str) -> tuple[int, str]:
+    """A new file of our own in ``directory``: exclusive, 0600 (``tempfile.mkstemp``'s contract)."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        path = os.path.join(directory, f"{prefix}{os.urandom(6).hex()}")
+        try:
+            return os.open(path, flags, 0o600), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", directory)
+
+
+def _scratch() -> Any:
+    """An anonymous read-write file that disappears when closed (``tempfile.TemporaryFile``'s)."""
+    directory = os.environ.get("TMPDIR") or "/tmp"
+    if hasattr(os, "O_TMPFILE"):
+        try:
+            return os.fdopen(os.open(directory, os.O_TMPFILE | os.O_RDWR | getattr(os, "O_CLOEXEC", 0), 0o600),
+                             "w+b")
+        except OSError:
+            pass  # a file system without O_TMPFILE: a named file, unlinked at once
+    fd, path = _new_file(directory, ".stoker-hook-")
+    os.unlink(path)
+    return os.fdopen(fd, "w+b")
 
 
 def outputs_path(item: Mapping[str, Any], outputs_dir: str) -> str:
@@ -376,7 +418,7 @@ def run_tool(argv: list[str], *, env: Mapping[str, str] | None = None, cwd: str 
         stdin = subprocess.DEVNULL
         stdin_file = None
         if stdin_text is not None:
-            stdin_file = tempfile.TemporaryFile()
+            stdin_file = _scratch()
             stdin_file.write(stdin_text.encode("utf-8"))
             stdin_file.seek(0)
             stdin = stdin_file
@@ -412,7 +454,7 @@ def _capture_file(stream: str) -> Any:
             return os.fdopen(fd, "w+b")
         except OSError:
             pass  # a full disk or odd directory only costs the progress view
-    return tempfile.TemporaryFile()
+    return _scratch()
 
 
 def read_tail(handle: Any, limit: int = CAPTURE_LIMIT) -> str:
@@ -562,6 +604,8 @@ def main(handler: Callable[[dict[str, Any]], Mapping[str, Any]]) -> int:
     except HookFailure as failure:
         payload = result(failure.stdout, str(failure), failure.code)
     except Exception as error:  # noqa: BLE001 - every failure must reach Heat as a payload
+        import traceback
+
         traceback.print_exc(file=sys.stderr)
         payload = crash_payload(error, _last_tool)
     finally:

@@ -14,7 +14,6 @@ import io
 import json
 import os
 import sys
-import tempfile
 from typing import Any
 
 import pytest
@@ -70,7 +69,7 @@ def test_an_os_error_without_a_path_reports_its_reason(hook_main):
 def test_a_file_that_cannot_be_written_is_named_not_its_temporary_file(hook_main, monkeypatch, tmp_path):
     def refuse(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / ".tmp-x1y2"))
-    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(hookkit, "_new_file", refuse)
     manifest = tmp_path / "abc.pp"
     payload, _ = hook_main(lambda item: hookkit.write_file(str(manifest), "notify {}"))
     assert crash_line(payload) == f"stoker: hook puppet failed: cannot write {manifest}: Permission denied"
@@ -141,3 +140,12 @@ def test_hookkit_input_env_skips_names_that_cannot_be_variables_and_nul_bytes():
     item = {"inputs": [{"name": "ok", "value": "a\x00b"}, {"name": "a=b", "value": "x"}, {"name": "", "value": 1},
                        {"name": "dup", "value": 1}, {"name": "dup", "value": 2}, "junk", {"value": 3}]}
     assert hookkit.input_env(item) == {"ok": "ab", "dup": "2"}
+
+
+def test_scratch_files_are_anonymous_and_read_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    with hookkit._scratch() as scratch:
+        scratch.write(b"tool output")
+        scratch.seek(0)
+        assert scratch.read() == b"tool output"
+    assert list(tmp_path.iterdir()) == [], "a scratch file leaves nothing behind"

@@ -21,7 +21,8 @@ def quiet_poller(tmp_path, polling_interval: float = 30.0) -> Poller:
     settings = Settings(state_dir=tmp_path / "state", deployed_dir=tmp_path / "deployed",
                         cfn_init_data=tmp_path / "cfn-init-data", os_collect_config=tmp_path / "occ.conf",
                         cfn_metadata_server=tmp_path / "cfn-metadata-server",
-                        min_polling_interval=1.0, polling_interval=polling_interval)
+                        min_polling_interval=1.0, polling_interval=polling_interval,
+                        spread=False, jitter=0.0)  # plain intervals: pacing has its own tests
     return Poller(settings, SimpleNamespace(journal=Journal(settings.state_dir, settings.deployed_dir)))
 
 

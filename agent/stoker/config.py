@@ -44,6 +44,8 @@ class Settings:
     polling_interval: float = 30.0
     min_polling_interval: float = 1.0
     splay: float = 0.0
+    spread: bool = True
+    jitter: float = 0.1
     timeout: float = 10.0
     ca_certificate: str = ""
     collectors: tuple[str, ...] = ()
@@ -69,10 +71,12 @@ class Settings:
 
 
 _FLOATS = {"hook_timeout", "signal_wait", "signal_retry_period", "polling_interval",
-           "min_polling_interval", "splay", "timeout", "memory_limit"}
+           "min_polling_interval", "splay", "jitter", "timeout", "memory_limit"}
 _PATHS = {"state_dir", "deployed_dir", "shell_config", "cfn_init_data", "cfn_metadata_server",
           "os_collect_config", "metrics_file"}
 _STRINGS = {"ca_certificate", "log_level"}
+_BOOLS = {"spread"}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 _ENV = {"HEAT_CONFIG_DEPLOYED": "deployed_dir", "HEAT_SHELL_CONFIG": "shell_config",
         "STOKER_STATE_DIR": "state_dir"}
 
@@ -137,9 +141,16 @@ def _convert(path: Path, key: str, raw: str) -> dict[str, Any]:
     raw = raw.strip()
     if key in _FLOATS:
         try:
-            return {key: float(raw)}
+            number = float(raw)
         except ValueError:
             raise ConfigError(f"{path}: {key} must be a number, not {raw!r}") from None
+        if key == "jitter" and not 0.0 <= number <= 1.0:
+            raise ConfigError(f"{path}: jitter is a fraction of the polling interval, from 0 to 1, not {raw!r}")
+        return {key: number}
+    if key in _BOOLS:
+        if raw.lower() not in _TRUE | _FALSE:
+            raise ConfigError(f"{path}: {key} must be true or false, not {raw!r}")
+        return {key: raw.lower() in _TRUE}
     if key in _PATHS:
         return {key: Path(raw)} if raw else {}
     if key in _STRINGS:

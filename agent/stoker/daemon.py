@@ -8,11 +8,10 @@ does stops the agent (docs/architecture.md, "Never dying").
 from __future__ import annotations
 
 import logging
-import random
 import signal
 from typing import Any, Callable
 
-from . import config, hookcgroup, status
+from . import config, hookcgroup, pacing, status
 from .config import Settings
 from .exitcodes import OK, SOURCE_ERROR
 from .journal import Record
@@ -59,7 +58,7 @@ class Daemon:
         LOG.info("polling %s every %gs at most; %s", _where(poller), poller.interval_ceiling(),
                  _hook_isolation())
         splay = poller.source_config.splay if poller.source_config and poller.source_config.splay else settings.splay
-        self._sleep(poller, random.uniform(0, splay) if splay else 0)
+        self._sleep(poller, pacing.uniform(0, splay) if splay else 0)
         while not self.stopping:
             self._maybe_reload(session)
             self._cycle_contained(poller)

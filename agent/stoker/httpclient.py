@@ -9,9 +9,9 @@ exactly where Heat said. Error messages carry redacted URLs only.
 
 Requests go through :mod:`httpwire`; only when a proxy variable is set do they
 go through ``urllib``, which honours it (and ``no_proxy``) and is imported only
-then. ``ssl`` is imported for the first ``https://`` URL: plain HTTP never
-loads OpenSSL, ``http.client`` or the ``email`` package, megabytes the agent
-would otherwise carry while idle.
+then. OpenSSL (the ``ssl`` module) is loaded for the first ``https://`` URL
+only: plain HTTP never loads it, ``http.client`` or the ``email`` package,
+megabytes the agent would otherwise carry while idle.
 """
 from __future__ import annotations
 
@@ -79,10 +79,16 @@ _openers: dict[TLSOptions | None, Any] = {}
 
 
 def _tls_context(tls: TLSOptions) -> Any:
-    """A cached verifying TLS context (the CA bundle costs memory and time to load)."""
+    """The verifying ``ssl.SSLContext`` for these options, made once and shared by every request.
+
+    Loading CAs costs memory and time: one context per CA setting, whatever
+    number of sources and signals use it (the proxy path through urllib too),
+    and with a CA file configured only that file is loaded, never the system bundle.
+    """
     context = _contexts.get(tls)
     if context is None:
         import ssl
+
         context = ssl.create_default_context(cafile=tls.ca_file)
         _contexts[tls] = context
     return context

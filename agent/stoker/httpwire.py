@@ -38,8 +38,9 @@ def exchange(method: str, url: str, headers: Mapping[str, str], body: bytes | No
              timeout: float, max_body: int, tls_context: Any = None) -> tuple[int, dict[str, str], bytes]:
     """Send one request; return status, headers and body.
 
-    ``tls_context`` (an ``ssl.SSLContext``) is required for ``https://`` URLs: it
-    verifies the server's certificate and name as the caller configured it.
+    ``tls_context`` (an ``ssl.SSLContext``) is
+    required for ``https://`` URLs: it verifies the server's certificate and name
+    as the caller configured it.
     """
     https, host, port, netloc, target = _split(url)
     if https and tls_context is None:
@@ -156,8 +157,8 @@ class _Reader:
 
 
 def _is_tls_eof(err: OSError) -> bool:
-    ssl = sys.modules.get("ssl")  # loaded already whenever TLS is in use
-    return ssl is not None and isinstance(err, ssl.SSLEOFError)
+    _ssl = sys.modules.get("_ssl")  # loaded already whenever TLS is in use (ssl.SSLEOFError is its class)
+    return _ssl is not None and isinstance(err, _ssl.SSLEOFError)
 
 
 def _read_head(reader: _Reader) -> tuple[int, dict[str, str]]:

@@ -9,7 +9,9 @@ The interval adapts: right after a change or a delivered signal the agent
 polls again within a second (Heat often publishes the next deployment as soon
 as it gets a signal), then backs off, doubling, to the configured
 ``polling_interval``. A failing source backs off the same way and logs only
-when its error changes, so an outage does not flood the journal.
+when its error changes, so an outage does not flood the journal. Steady polls
+fall on the agent's own random phase of the interval, with jitter
+(``pacing.py``), so that a fleet started together does not poll in step.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from .digest import sha256_hex
 from .journal import Record
 from .metadata import Document, MetadataError, load_document, parse_document
 from .pollstate import PollState, PollStateFile
+from .pacing import PollClock
 from .session import AgentSession, tls_options
 
 LOG = logging.getLogger("stoker.poller")
@@ -47,6 +50,7 @@ class Poller:
         self.wakeup = threading.Event()
         self.poll_state = PollState.started(settings.polling_interval)
         self._poll_state_file = PollStateFile(settings.state_dir)
+        self.clock = PollClock(settings.spread, settings.jitter)
 
     # ------------------------------------------------------------ one cycle
 
@@ -180,6 +184,8 @@ class Poller:
         self.settings = settings
         self._load_source_config()
         self._source = None
+        if (settings.spread, settings.jitter) != (self.clock.spread, self.clock.jitter):
+            self.clock = PollClock(settings.spread, settings.jitter)
 
     def _load_source_config(self) -> None:
         """Start from the source the settings and files name (see sourceconfig.initial)."""
@@ -198,7 +204,10 @@ class Poller:
         """Seconds until the next poll: quick after activity, doubling up to the polling interval."""
         ceiling = self.interval_ceiling()
         steps = self._failures or self._quiet_polls
-        return min(ceiling, self.settings.min_polling_interval * (2 ** min(steps, 20)))
+        quick = self.settings.min_polling_interval * (2 ** min(steps, 20))
+        if quick < ceiling:
+            return quick
+        return self.clock.wait(ceiling, floor=min(self.settings.min_polling_interval, ceiling))
 
     def hurry(self, _record: Record | None = None) -> None:
         """Poll again soon: a signal was delivered, so Heat may publish the next deployment."""

@@ -19,12 +19,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import random
 import threading
 import time
 from typing import Callable
 
-from .. import payload, redaction
+from .. import pacing, payload, redaction
 from ..httpclient import TLSOptions
 from ..metadata import parse_item
 from ..journal import (ATTEMPT_DELIVERED, ATTEMPT_GAVE_UP, ATTEMPT_REFUSED, ATTEMPT_RETRY,
@@ -222,7 +221,7 @@ class Outbox:
         return 30.0 if due is None else max(0.0, min(30.0, due - self.clock()))
 
 
-def backoff(attempts: int, rng: Callable[[], float] = random.random) -> float:
+def backoff(attempts: int, rng: Callable[[], float] = pacing.SystemDraws().random) -> float:
     """Exponential delay with jitter: about 1, 2, 4 ... seconds, at most :data:`MAX_DELAY`."""
     base = min(MAX_DELAY, FIRST_DELAY * (2 ** min(max(attempts, 1) - 1, 30)))
     return base * (0.5 + rng() / 2)
