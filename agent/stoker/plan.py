@@ -32,6 +32,7 @@ class Work:
     hook: Path | None = None
     stdin: dict[str, Any] | None = None
     verdict: dict[str, Any] | None = None
+    entry: dict[str, Any] | None = None  # for a component: the ``configs`` entry chosen for the action
 
 
 def hook_name(group: str) -> str:
@@ -104,7 +105,7 @@ def plan_item(item: Item, finder: HookFinder) -> Work:
     """What to do with one new item."""
     if item.problem:
         return Work(item, item.group, verdict=payload.failure(f"invalid deployment {item.label}: {item.problem}"))
-    group, config = item.group, item.config
+    group, config, entry = item.group, item.config, None
     if group == COMPONENT:
         entry, verdict = component_entry(item)
         if entry is None:
@@ -115,8 +116,8 @@ def plan_item(item: Item, finder: HookFinder) -> Work:
         stdin = item.for_hook()
     hook = finder.find(group)
     if hook is None:
-        return Work(item, group, verdict=payload.failure(finder.explain_missing(group)))
-    return Work(item, group, hook=hook, stdin=stdin)
+        return Work(item, group, verdict=payload.failure(finder.explain_missing(group)), entry=entry)
+    return Work(item, group, hook=hook, stdin=stdin, entry=entry)
 
 
 def component_entry(item: Item) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

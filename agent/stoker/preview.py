@@ -28,8 +28,8 @@ from typing import Any, Mapping
 from . import payload, redaction, runner
 from .journal import Journal, Record
 from .metadata import Document, Item, parse_item
-from .plan import COMPONENT, HookFinder, Work, component_entry, plan
-from .status import deployment_identity
+from .plan import HookFinder, Work, plan
+from .status import current, deployment_identity, identity
 
 DRY_RUN_MARK = b"# stoker-dry-run:"
 DRY_RUN_LIMIT = 64 * 1024  # how much of a hook file is searched for the mark
@@ -57,7 +57,8 @@ class Pending:
     tool: str
     hook: Path | None
     verdict: dict[str, Any] | None             # decided without a hook (why none would run)
-    entry: dict[str, Any] | None = None        # the component entry chosen
+    entry: dict[str, Any] | None = None        # the component entry chosen: its tool and actions
+    stdin: dict[str, Any] | None = None        # what the hook would read (plan.Work's)
     previous: Record | None = None             # the last run of the same deployment
     changes: dict[str, Any] = field(default_factory=dict)
     dry_run: DryRun | None = None
@@ -88,8 +89,9 @@ def pending(document: Document, journal: Journal, finder: HookFinder) -> list[Pe
 def _describe(work: Work, records: list[Record], journal: Journal) -> Pending:
     item = work.item
     redaction.remember_secret_fields(item.raw.get("inputs"))
-    entry = _component_entry(work)
-    found = Pending(item, work.tool, work.hook, work.verdict, entry)
+    entry = None if work.entry is None or work.hook is None else \
+        {"tool": work.entry["tool"], "actions": list(work.entry["actions"])}
+    found = Pending(item, work.tool, work.hook, work.verdict, entry, work.stdin)
     found.previous = _previous_run(item, records)
     if found.previous is not None:
         before = _stored_item(journal, found.previous.key)
@@ -97,21 +99,11 @@ def _describe(work: Work, records: list[Record], journal: Journal) -> Pending:
     return found
 
 
-def _component_entry(work: Work) -> dict[str, Any] | None:
-    """The entry of a component that would run: its tool and the actions it lists."""
-    if work.item.group != COMPONENT or work.hook is None:
-        return None
-    entry, _verdict = component_entry(work.item)
-    return None if entry is None else {"tool": entry["tool"], "actions": list(entry["actions"])}
-
-
 def _previous_run(item: Item, records: list[Record]) -> Record | None:
     """The newest record of the same deployment (same Heat stack and resource, else same name)."""
-    probe = Record(key=item.key, id=item.id, name=item.name, group=item.group, action=item.action,
-                   stack=item.stack_name, resource=item.resource_name)
-    wanted = deployment_identity(probe)
+    wanted = identity(item.stack_name, item.resource_name, item.name or item.key)
     runs = [r for r in records if deployment_identity(r) == wanted]
-    return max(runs, key=lambda r: r.started_at or r.seen_at or 0.0) if runs else None
+    return current(runs)[0] if runs else None  # all runs of one deployment: current keeps the newest
 
 
 def _stored_item(journal: Journal, key: str) -> Item | None:
@@ -182,9 +174,9 @@ def dry_run_how(hook: Path) -> str | None:
     return None
 
 
-def run_dry(found: Pending, stdin: Mapping[str, Any], env: Mapping[str, str], timeout: float) -> DryRun | None:
+def run_dry(found: Pending, env: Mapping[str, str], timeout: float) -> DryRun | None:
     """Run the hook's dry run in a temporary directory that is removed afterwards; None without one."""
-    assert found.hook is not None
+    assert found.hook is not None and found.stdin is not None
     how = dry_run_how(found.hook)
     if how is None:
         return None
@@ -193,7 +185,7 @@ def run_dry(found: Pending, stdin: Mapping[str, Any], env: Mapping[str, str], ti
         for name in REDIRECTED_DIRS:
             hook_env[name] = os.path.join(scratch, name.lower())
             os.makedirs(hook_env[name], mode=0o700)
-        outcome = _run(found.hook, json.dumps(stdin).encode("utf-8"), hook_env, scratch, timeout)
+        outcome = _run(found.hook, json.dumps(found.stdin).encode("utf-8"), hook_env, scratch, timeout)
     answer = payload.from_hook(outcome, found.hook.name)
     return DryRun(how, payload.status_code(answer), redaction.redact(str(answer.get(payload.STDOUT, ""))),
                   redaction.redact(str(answer.get(payload.STDERR, ""))))

@@ -64,11 +64,17 @@ def snapshot(journal: Journal, work_dir: Path) -> Snapshot:
                     polling is not None and _alive(polling.pid), progress)
 
 
+def identity(stack: str, resource: str, name: str) -> tuple[str, str]:
+    """What makes two runs one deployment: Heat's stack and resource, else the name.
+
+    A stack update gives the config a new name and id, but not the resource.
+    """
+    return (stack, resource) if resource else ("", name)
+
+
 def deployment_identity(record: Record) -> tuple[str, str]:
-    """What makes two records runs of one deployment: Heat's stack and resource, else the name."""
-    if record.resource:
-        return record.stack, record.resource
-    return "", record.name or record.key
+    """The deployment a journal record is a run of (see :func:`identity`)."""
+    return identity(record.stack, record.resource, record.name or record.key)
 
 
 def current(records: Iterable[Record]) -> list[Record]:

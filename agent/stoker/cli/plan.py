@@ -62,19 +62,9 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
         env = {**os.environ, **settings.hook_environment}
         for entry in found:
             if entry.hook is not None:
-                entry.dry_run = run_dry(entry, entry.item.for_hook(*_hook_view(entry)), env,
-                                        entry.item.timeout or settings.hook_timeout)
+                entry.dry_run = run_dry(entry, env, entry.item.timeout or settings.hook_timeout)
     print(as_json(found, origin) if args.json else as_text(found, origin))
     return CHANGES_PENDING if found else OK
-
-
-def _hook_view(entry: Pending) -> tuple[Any, ...]:
-    """``for_hook`` arguments: a component's hook sees the chosen entry's tool and config."""
-    if entry.entry is None:
-        return ()
-    config = entry.item.config
-    chosen = next(e for e in config["configs"] if entry.item.action in e.get("actions", []))
-    return (chosen["tool"], chosen.get("config"))
 
 
 def _document(name: str | None, settings: Settings) -> tuple[Document, str]:
