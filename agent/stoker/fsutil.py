@@ -60,9 +60,9 @@ def _create_temp(directory: Path, name: str) -> tuple[int, str]:
     raise FileExistsError(f"no free temporary name beside {os.path.join(directory, name)}")
 
 
-def write_json(path: Path, value: Any, mode: int = 0o600) -> None:
-    """Atomically write ``value`` as JSON."""
-    atomic_write(path, json.dumps(value, sort_keys=True).encode("utf-8"), mode)
+def write_json(path: Path, value: Any, mode: int = 0o600, durable: bool = True) -> None:
+    """Atomically write ``value`` as JSON (``durable``: as :func:`atomic_write`)."""
+    atomic_write(path, json.dumps(value, sort_keys=True).encode("utf-8"), mode, durable)
 
 
 def read_json(path: Path) -> Any:

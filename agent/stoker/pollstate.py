@@ -82,7 +82,8 @@ class PollStateFile:
     def save(self, state: PollState) -> None:
         """Replace the file; a full disk or any write error is logged once and otherwise ignored."""
         try:
-            fsutil.write_json(self.path, asdict(state))
+            # A report rewritten at every poll: atomic, but not worth an fsync (like the metrics file).
+            fsutil.write_json(self.path, asdict(state), durable=False)
         except OSError as err:
             if not self._warned:
                 LOG.warning("cannot write %s (%s); `stoker status` will show stale polling state",
