@@ -96,6 +96,19 @@ class StokerAgent(DaemonSide):
             "# directory (hooks_dir: an empty directory, so stoker's own hooks are used) and",
             "# the metadata URL is the loopback TempURL",
             "[DEFAULT]",
+            *self.own_files(),
+            *([f"ca_certificate = {self.ca_file}"] if self.ca_file else []),
+            "",
+            "[request]",
+            f"metadata_url = {request.get('metadata_url', '')}",
+            "",
+            *self.hook_environment(),
+        ]
+        self.conf.write_text("\n".join(lines))
+
+    def own_files(self) -> list[str]:
+        """``[DEFAULT]`` lines that keep every file the agent reads or writes under ``root``."""
+        return [
             f"state_dir = {self.state}",
             f"deployed_dir = {self.deployed}",
             f"hooks_dir = {self.hooks}",
@@ -103,17 +116,14 @@ class StokerAgent(DaemonSide):
             f"cfn_init_data = {self.root / 'cfn-init-data'}",
             f"cfn_metadata_server = {self.root / 'cfn-metadata-server'}",
             f"os_collect_config = {self.root / 'os-collect-config.conf'}",
-            *([f"ca_certificate = {self.ca_file}"] if self.ca_file else []),
-            "",
-            "[request]",
-            f"metadata_url = {request.get('metadata_url', '')}",
-            "",
-            "[hook_environment]",
-            f"HEAT_SCRIPT_WORKING = {self.root / 'heat-config-script'}",
-            f"HEAT_SCRIPT_OUTPUTS = {self.root / 'outputs'}",
-            "",
         ]
-        self.conf.write_text("\n".join(lines))
+
+    def hook_environment(self) -> list[str]:
+        """The ``[hook_environment]`` section: the script hook's directories under ``root``."""
+        return ["[hook_environment]",
+                f"HEAT_SCRIPT_WORKING = {self.root / 'heat-config-script'}",
+                f"HEAT_SCRIPT_OUTPUTS = {self.root / 'outputs'}",
+                ""]
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)

@@ -37,18 +37,9 @@ class FleetStoker(StokerAgent):
             "# written by bench/fleet: stoker's defaults, except that every file stays under this",
             "# directory; the metadata source comes from cfn-init-data, as on a booted server",
             "[DEFAULT]",
-            f"state_dir = {self.state}",
-            f"deployed_dir = {self.deployed}",
-            f"hooks_dir = {self.hooks}",
-            f"shell_config = {self.root / 'heat-config'}",
-            f"cfn_init_data = {self.root / 'cfn-init-data'}",
-            f"cfn_metadata_server = {self.root / 'cfn-metadata-server'}",
-            f"os_collect_config = {self.root / 'os-collect-config.conf'}",
+            *self.own_files(),
             "",
-            "[hook_environment]",
-            f"HEAT_SCRIPT_WORKING = {self.root / 'heat-config-script'}",
-            f"HEAT_SCRIPT_OUTPUTS = {self.root / 'outputs'}",
-            "",
+            *self.hook_environment(),
         ]
         self.conf.write_text("\n".join(lines))
 
