@@ -1,4 +1,4 @@
-"""The poller's timing: quick after activity, doubling up to the polling interval, quiet during an outage."""
+"""The poller's timing: quick after activity, doubling up to the polling interval, steady during an outage."""
 from __future__ import annotations
 
 import logging
@@ -59,6 +59,18 @@ def test_a_failing_source_backs_off_the_same_way_and_an_answer_brings_the_interv
     assert intervals(poller, 3) == [2.0, 4.0, 8.0]
     unchanged(poller)
     assert intervals(poller, 1) == [2.0], "the failures no longer count once the source answers"
+
+
+def test_a_source_that_answered_once_and_then_fails_is_polled_at_the_steady_interval(tmp_path):
+    poller = unchanged(quiet_poller(tmp_path))
+    intervals(poller, 2)
+
+    def overloaded():
+        raise TimeoutError("timed out")
+
+    poller._fetch = overloaded
+    assert intervals(poller, 3) == [30.0, 30.0, 30.0], \
+        "a failing Heat that answered before must not be polled faster than the interval"
 
 
 def test_a_delivered_signal_hurries_the_next_poll_and_wakes_the_loop(tmp_path):

@@ -45,6 +45,7 @@ class Poller:
         self._digest: str | None = None
         self._quiet_polls = 0
         self._failures = 0
+        self._answered = False  # whether the source has answered since the agent started
         self._last_error = ""
         self.records: list[Record] = []
         self.wakeup = threading.Event()
@@ -175,6 +176,7 @@ class Poller:
         return False
 
     def _recovered(self) -> None:
+        self._answered = True
         if self._failures:
             LOG.info("metadata source answering again after %d failed polls", self._failures)
         self._failures, self._last_error = 0, ""
@@ -201,8 +203,18 @@ class Poller:
         return self.settings.polling_interval
 
     def interval(self) -> float:
-        """Seconds until the next poll: quick after activity, doubling up to the polling interval."""
+        """Seconds until the next poll: quick after activity, doubling up to the polling interval.
+
+        Failures before the source has ever answered are retried the same quick way
+        (at boot the network or Heat's endpoint may be a moment away). Once it has
+        answered, a failure means Heat is down or overloaded: the next poll keeps to
+        the steady schedule, so a fleet never polls a struggling Heat harder than
+        its interval (polls that time out would otherwise come back every few seconds
+        from every server at once).
+        """
         ceiling = self.interval_ceiling()
+        if self._failures and self._answered:
+            return self.clock.wait(ceiling, floor=min(self.settings.min_polling_interval, ceiling))
         steps = self._failures or self._quiet_polls
         quick = self.settings.min_polling_interval * (2 ** min(steps, 20))
         if quick < ceiling:
