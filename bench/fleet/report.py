@@ -67,15 +67,25 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                 f"<={interval:g}s: {_verdict(None if lag is None else lag <= interval)}"))
     out.append(("  first -> last script start", _fmt(st.get("update_start_spread")),
                 _fmt(up.get("update_start_spread")), "", ""))
+    out.append(("  Heat: first -> last deployment begun", _fmt(st.get("update_begin_spread")),
+                _fmt(up.get("update_begin_spread")), "", ""))
+    out.append(("  a script start -> its deployment complete, slowest", _fmt(st.get("update_last_complete")),
+                _fmt(up.get("update_last_complete")), "", ""))
     peak = _num(st.get("update_peak_to_mean"))
     out.append((f"  metadata polls, busiest {interval / 5:g}s over the mean", _fmt(st.get("update_peak_to_mean"), "", 2),
                 _fmt(up.get("update_peak_to_mean"), "", 2), "",
                 f"<=1.5: {_verdict(None if peak is None else peak <= TARGETS['peak_to_mean'])}"))
     for service, label in SERVICE_NAMES.items():
         s, u = (st.get("idle_requests") or {}).get(service), (up.get("idle_requests") or {}).get(service)
-        text, ratio = _share(s, u)
-        target = f"<=upstream: {_verdict(None if ratio is None else ratio <= 1.0)}" if service == "heat" else ""
-        out.append((f"idle: {label} requests per server-hour", _fmt(s, "", 0), _fmt(u, "", 0), text, target))
+        text, _ = _share(s, u)
+        out.append((f"idle: {label} requests per server-hour", _fmt(s, "", 0), _fmt(u, "", 0), text, ""))
+    s, u = (st.get("idle_polls") or {}).get("heat"), (up.get("idle_polls") or {}).get("heat")
+    text, ratio = _share(s, u)
+    out.append(("  of which metadata polls, from each agent's own gaps", _fmt(s, "", 0), _fmt(u, "", 0), text,
+                f"<=upstream: {_verdict(None if ratio is None else ratio <= 1.0)}"))
+    s, u = (st.get("idle_poll_gap") or {}).get("heat"), (up.get("idle_poll_gap") or {}).get("heat")
+    out.append(("  mean time between one agent's polls", _fmt(s, "s", 2), _fmt(u, "s", 2), "",
+                f"{interval:g} s configured"))
     for service, label in SERVICE_NAMES.items():
         s, u = (st.get("idle_cpu") or {}).get(service), (up.get("idle_cpu") or {}).get(service)
         text, _ = _share(s, u)

@@ -36,6 +36,9 @@ SECTION_TRANSPORT = {"cfn": "cfn", "heat": "heat", "request": "temp_url"}
 # an agent's metadata poll, as each service logs it (the bench's own calls never match)
 POLL_LINE = re.compile(r'"GET /v1/\?[^"]*DescribeStackResource|"GET /v1/\S+/resources/[^/ ]+/metadata '
                        r'|GET /v1/AUTH_\S+temp_url_sig')
+# which agent made a poll: the cfn query's stack and resource, the metadata path, the TempURL object
+POLL_AGENT = re.compile(r"StackName=([^&\s]+)&LogicalResourceId=([^&\s]+)|/stacks/(\S+)/metadata "
+                        r"|GET (/v1/AUTH_[^%\s]+)%3Ftemp_url_sig")
 WATCH_PERIOD = 1.0
 SECONDS_PER_HOUR = 3600.0
 
@@ -67,8 +70,13 @@ class Figures:
     update_incomplete: int = 0             # deployments still not complete when the update timed out
     update_last_start: float = math.nan   # the last server's script start - its deployment's publish
     update_start_spread: float = math.nan  # last script start - first script start
+    update_begin_spread: float = math.nan  # Heat: the last deployment's update begun - the first's
+    update_last_complete: float = math.nan  # the slowest script start -> its deployment complete (Heat's events)
     update_peak_to_mean: float = math.nan
+    update_poll_bins: list[int] = field(default_factory=list)  # metadata polls per bin, PATCH -> UPDATE_COMPLETE
     idle_requests: dict[str, float] = field(default_factory=dict)  # service -> per server-hour
+    idle_poll_gap: dict[str, float] = field(default_factory=dict)  # service -> mean s between an agent's polls
+    idle_polls: dict[str, float] = field(default_factory=dict)     # service -> polls per server-hour, from the gaps
     idle_cpu: dict[str, float] = field(default_factory=dict)       # service -> CPU s per server-hour
     rss: int = 0
     pss: int = 0
@@ -210,10 +218,17 @@ def _update(cloud: Cloud, client: HeatClient, fleet: Fleet, stack: Stack, settin
             if "IN_PROGRESS" in events.get(key, {})]
     if lags:
         figures.update_last_start = max(lags)
+    begun = [e["IN_PROGRESS"] for e in events.values() if "IN_PROGRESS" in e]
+    if begun:
+        figures.update_begin_spread = max(begun) - min(begun)
+    finish = [events[key]["COMPLETE"] - starts[key] for key in starts if "COMPLETE" in events.get(key, {})]
+    if finish:
+        figures.update_last_complete = max(finish)
     if starts:
         figures.update_start_spread = max(starts.values()) - min(starts.values())
     cloud.flush()
-    figures.update_peak_to_mean = _peak_to_mean(cloud, patched, done, settings.interval / 5)
+    figures.update_poll_bins = _poll_bins(cloud, patched, done, settings.interval / 5)
+    figures.update_peak_to_mean = _peak_to_mean(figures.update_poll_bins)
     say(f"UPDATE_COMPLETE {figures.update:.1f}s after the PATCH, deployments {figures.update_converge:.1f}s; last script start "
         f"{figures.update_last_start:.1f}s after its deployment's update began; polls peak/mean "
         f"{figures.update_peak_to_mean:.2f}")
@@ -260,15 +275,20 @@ def converge(events: dict[tuple[str, str], dict[str, float]]) -> float:
     return max(done) - min(begun) if begun and done else math.nan
 
 
-def _peak_to_mean(cloud: Cloud, start: float, end: float, width: float) -> float:
-    """The busiest bin's metadata polls over the mean bin's, from ``start`` to ``end``."""
+def _poll_bins(cloud: Cloud, start: float, end: float, width: float) -> list[int]:
+    """Metadata polls in each ``width``-second bin from ``start`` to ``end``."""
     times = [t for tail in cloud.tails.values() for t, line in zip(tail.times, tail.lines)
              if start <= t < end and POLL_LINE.search(line)]
     bins = max(1, int((end - start) // width))
     counts = [0] * bins
     for t in times:
         counts[min(bins - 1, int((t - start) // width))] += 1
-    mean = sum(counts) / bins
+    return counts
+
+
+def _peak_to_mean(counts: list[int]) -> float:
+    """The busiest bin's polls over the mean bin's."""
+    mean = sum(counts) / len(counts) if counts else 0
     return max(counts) / mean if mean else math.nan
 
 
@@ -286,8 +306,29 @@ def _idle(cloud: Cloud, fleet: Fleet, settings: Settings, figures: Figures, say)
     server_hours = settings.servers * (end - start) / SECONDS_PER_HOUR
     figures.idle_requests = {name: tail.count(start, end) / server_hours for name, tail in cloud.tails.items()}
     figures.idle_cpu = {name: (cpu_after[name] - cpu_before[name]) / server_hours for name in cpu_before}
+    for name, tail in cloud.tails.items():
+        gaps = poll_gaps(tail.times, tail.lines, start, end)
+        if gaps:
+            figures.idle_poll_gap[name] = sum(sum(g) for g in gaps.values()) / sum(len(g) for g in gaps.values())
+            figures.idle_polls[name] = sum(SECONDS_PER_HOUR * len(g) / sum(g) for g in gaps.values()) / settings.servers
     say("idle: " + ", ".join(f"{n} {figures.idle_requests[n]:.0f} req and {figures.idle_cpu[n]:.1f} CPU s "
                              "per server-hour" for n in figures.idle_requests))
+
+
+def poll_gaps(times: list[float], lines: list[str], start: float, end: float) -> dict[str, list[float]]:
+    """Agent -> the gaps between its consecutive metadata polls in [start, end).
+
+    The poll rate from each agent's own gaps does not depend on where the window cuts
+    its schedule: a 60 s window holds 3 or 4 polls of a 20 s agent depending on its
+    phase, which moves a plain request count by several per cent either way.
+    """
+    seen: dict[str, list[float]] = {}
+    for when, line in zip(times, lines):
+        if start <= when < end and POLL_LINE.search(line):
+            found = POLL_AGENT.search(line)
+            if found:
+                seen.setdefault("/".join(g for g in found.groups() if g), []).append(when)
+    return {agent: [b - a for a, b in zip(polls, polls[1:])] for agent, polls in seen.items() if len(polls) > 1}
 
 
 def _delete(client: HeatClient, stack: Stack, say) -> None:

@@ -35,10 +35,17 @@ def sqlite_url(path: Path) -> str:
 
 
 def keystone_conf(lay: Layout) -> str:
-    """Fernet tokens, sqlite, key repositories inside the harness."""
+    """Fernet tokens, sqlite, key repositories inside the harness; a cache, as production has.
+
+    Every deployment guide turns Keystone's cache on; without it each token check walks
+    the database (roles, catalog, revocations) and a fleet of a few dozen servers keeps
+    Keystone busier than Heat. The harness runs one Keystone worker, so the in-process
+    dictionary backend is coherent (Keystone invalidates it on its own writes).
+    """
     keys = lay.etc / "keystone"
     return render_ini({
         "DEFAULT": {"use_stderr": "true"},
+        "cache": {"enabled": "true", "backend": "oslo_cache.dict"},
         "database": {"connection": sqlite_url(lay.var / "keystone.db")},
         "token": {"provider": "fernet"},
         "fernet_tokens": {"key_repository": keys / "fernet-keys"},
