@@ -15,7 +15,10 @@ docs and images rely on: README.md, "Commands"), one module each:
   ``55-heat-config``).
 
 Each command module has ``register(commands, common)``, which adds its
-sub-parser, and ``command(args, settings) -> int``. The exit codes are the
+sub-parser, and ``command(args, settings) -> int``; what only one command
+needs (the bug-report tarball, the plan's diffs, the timeline's SVG) is imported
+inside its ``command``, so that the daemon, which is resident for good, does not
+carry it. The exit codes are the
 table in :mod:`stoker.exitcodes`. Nothing else in the agent imports this
 package: the commands call the agent's pieces, never the other way round.
 """

@@ -12,7 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-from .. import fsutil, timeline, timeline_svg
+from .. import fsutil, timeline
 from ..config import Settings
 from ..exitcodes import BAD_INPUT, OK
 from ..journal import Journal, current_boot_id
@@ -40,6 +40,8 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
                           boot_id=current_boot_id(), boot_at=timeline.boot_time(),
                           everything=args.everything)
     if args.svg is not None:
+        from .. import timeline_svg  # here, not at the top: the daemon imports this module and never draws
+
         try:
             fsutil.atomic_write(args.svg, timeline_svg.render(view).encode("utf-8"), mode=0o644)
         except OSError as err:
