@@ -25,7 +25,8 @@ def test_the_agent_runs_without_loading_any_command_module():
 def test_the_command_line_loads_no_other_commands_machinery_until_that_command_runs():
     """``stoker run`` stays resident: the bug report, plan preview and SVG code (tarfile, difflib,
     tempfile, html) are imported by their own command only, not by building the parser."""
-    heavy = ("stoker.bugreport", "stoker.preview", "stoker.timeline_svg", "tarfile", "difflib", "tempfile", "html")
+    heavy = ("stoker.bugreport", "stoker.preview", "stoker.timeline", "stoker.timeline_svg",
+             "tarfile", "difflib", "tempfile", "html")
     code = ("import sys, stoker.cli\nstoker.cli.build_parser()\n"
             f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
