@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,3 +72,58 @@ def test_remove_of_a_missing_file_is_not_an_error(tmp_path):
     fsutil.remove(path)
     fsutil.remove(path)
     assert not path.exists()
+
+
+# ------------------------------------------------------------------ remove_tree
+
+
+def test_remove_tree_removes_nested_directories_files_and_links(tmp_path):
+    tree = tmp_path / "run"
+    (tree / "a" / "b").mkdir(parents=True)
+    (tree / "stdin").write_bytes(b"{}")
+    (tree / "a" / "b" / "deep").write_text("x")
+    (tree / "a" / "dangling").symlink_to(tmp_path / "nowhere")
+    os.chmod(tree / "a" / "b", 0o500)  # root removes it anyway; others see the same as rm -rf
+    fsutil.remove_tree(tree)
+    assert not tree.exists() and not tree.is_symlink()
+
+
+def test_remove_tree_never_follows_a_link_out_of_the_tree(tmp_path):
+    """A hook may leave a link to a directory it does not own in its run directory."""
+    outside = tmp_path / "precious"
+    (outside / "sub").mkdir(parents=True)
+    (outside / "sub" / "keep").write_text("keep me")
+    tree = tmp_path / "run"
+    tree.mkdir()
+    (tree / "link-to-dir").symlink_to(outside)
+    (tree / "link-to-file").symlink_to(outside / "sub" / "keep")
+    fsutil.remove_tree(tree)
+    assert not tree.exists()
+    assert (outside / "sub" / "keep").read_text() == "keep me"
+
+
+def test_remove_tree_of_a_link_removes_the_link_only(tmp_path):
+    outside = tmp_path / "precious"
+    outside.mkdir()
+    (outside / "keep").write_text("keep me")
+    link = tmp_path / "run"
+    link.symlink_to(outside)
+    fsutil.remove_tree(link)
+    assert not link.is_symlink() and (outside / "keep").read_text() == "keep me"
+
+
+def test_remove_tree_of_nothing_does_not_raise(tmp_path):
+    fsutil.remove_tree(tmp_path / "absent")
+    (tmp_path / "file").write_text("x")
+    fsutil.remove_tree(tmp_path / "file")
+    assert not (tmp_path / "file").exists()
+
+
+def test_the_resident_agent_does_not_load_shutil_or_datetime():
+    """``shutil`` brings zlib, bz2 and lzma; ``datetime`` is only for printed times: the daemon
+    imports neither (bench: idle resident memory); the commands that need them import them."""
+    code = ("import sys, stoker.cli, stoker.daemon, stoker.sources.tempurl, stoker.signals.tempurl\n"
+            "stoker.cli.build_parser()\n"
+            "print(','.join(m for m in ('shutil', 'zlib', 'bz2', 'lzma', 'datetime') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "", f"loaded by the daemon's imports: {out.stdout}"

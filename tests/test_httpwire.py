@@ -8,6 +8,7 @@ what the client sends. The contract tiers run every source and signal through it
 """
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import subprocess
@@ -258,6 +259,36 @@ def test_https_refuses_a_trusted_certificate_for_another_name(tmp_path):
     server = tls_server(elsewhere, OK_REPLY)
     with pytest.raises(httpclient.TransportError, match="mismatch"):
         get(server, tls=httpclient.TLSOptions(ca_file=str(elsewhere / "cert.pem")))
+
+
+def test_https_to_a_host_name_verifies_that_name(certificate, tmp_path):
+    """A URL naming its host (not an address) is resolved and checked against the certificate by name."""
+    server = tls_server(certificate, OK_REPLY)
+    tls = httpclient.TLSOptions(ca_file=str(certificate / "cert.pem"))
+    answer = httpclient.request("GET", f"https://localhost:{server.port}/x", timeout=10, tls=tls)
+    assert (answer.status, answer.body) == (200, b"secret")
+    assert f"Host: localhost:{server.port}" in server.request_lines()
+    elsewhere = make_certificate(tmp_path / "elsewhere", "DNS:elsewhere.invalid")
+    other = tls_server(elsewhere, OK_REPLY)
+    with pytest.raises(httpclient.TransportError, match="mismatch"):
+        httpclient.request("GET", f"https://localhost:{other.port}/x", timeout=10,
+                           tls=httpclient.TLSOptions(ca_file=str(elsewhere / "cert.pem")))
+
+
+def test_requests_to_ascii_hosts_do_not_load_the_idna_codec(certificate):
+    """The idna codec (stringprep, unicodedata) stays out of the idle agent; ASCII hosts do not need it."""
+    by_name, by_address = tls_server(certificate, OK_REPLY), tls_server(certificate, OK_REPLY)
+    plain = CannedServer(b"HTTP/1.1 204 No Content\r\n\r\n")
+    code = ("import sys, stoker.httpclient as h\n"
+            f"tls = h.TLSOptions(ca_file={str(certificate / 'cert.pem')!r})\n"
+            f"assert h.request('GET', 'https://localhost:{by_name.port}/x', tls=tls, timeout=10).status == 200\n"
+            f"assert h.request('GET', 'https://127.0.0.1:{by_address.port}/x', tls=tls, timeout=10).status == 200\n"
+            f"assert h.request('GET', 'http://localhost:{plain.port}/x', timeout=10).status == 204\n"
+            "print(','.join(m for m in ('encodings.idna', 'stringprep', 'unicodedata') if m in sys.modules))")
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"loaded for ASCII hosts: {out.stdout}"
 
 
 def test_a_tls_server_closing_without_close_notify_ends_a_body_read_to_the_close(certificate):

@@ -1,5 +1,6 @@
 """statefile: state files read without raising; damaged ones set aside with the reason."""
 import json
+import re
 
 import pytest
 
@@ -44,3 +45,14 @@ def test_quarantine_moves_the_file_aside_and_lists_it_with_the_reason(tmp_path):
 
 def test_quarantine_of_a_file_that_cannot_be_moved_returns_none_and_does_not_raise(tmp_path):
     assert statefile.Quarantine(tmp_path).put(tmp_path / "gone.json", "is empty") is None
+
+
+def test_a_quarantined_file_is_named_by_its_utc_time_to_the_microsecond(tmp_path):
+    """The name sorts by time and says when: ``<UTC stamp>-<dir>-<name>``."""
+    path = tmp_path / "journal" / "d1.json"
+    path.parent.mkdir()
+    path.write_bytes(b"garbage")
+    moved = statefile.Quarantine(tmp_path).put(path, "is not valid JSON")
+    assert re.fullmatch(r"\d{8}T\d{6}\.\d{6}Z-journal-d1\.json", moved.name), moved.name
+    assert statefile._utc_stamp(1700000000.25) == "20231114T221320.250000Z"
+    assert statefile._utc_stamp(0.0) == "19700101T000000.000000Z"

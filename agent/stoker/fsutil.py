@@ -80,6 +80,37 @@ def remove(path: Path) -> None:
         path.unlink()
 
 
+def remove_tree(path: Path) -> None:
+    """``rm -rf path``, never raising and never following a symbolic link out of the tree.
+
+    ``shutil.rmtree`` does the same, but importing ``shutil`` loads zlib, bz2
+    and lzma, which the resident daemon would then carry for good (it clears a
+    hook's run directory after every deployment). ``os.fwalk`` works on
+    directory descriptors and, without ``follow_symlinks``, does not descend
+    into a link; a link (to a directory or not) is unlinked, not followed.
+    """
+    with contextlib.suppress(OSError):
+        for _where, subdirs, files, dir_fd in os.fwalk(path, topdown=False):  # dir_fd: valid this step only
+            for name in files:
+                with contextlib.suppress(OSError):
+                    os.unlink(name, dir_fd=dir_fd)
+            for name in subdirs:
+                try:
+                    os.rmdir(name, dir_fd=dir_fd)
+                except NotADirectoryError:  # a symbolic link to a directory
+                    with contextlib.suppress(OSError):
+                        os.unlink(name, dir_fd=dir_fd)
+                except OSError:
+                    pass
+    try:
+        os.rmdir(path)
+    except NotADirectoryError:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    except OSError:
+        pass
+
+
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)

@@ -46,9 +46,10 @@ def exchange(method: str, url: str, headers: Mapping[str, str], body: bytes | No
     if https and tls_context is None:
         raise WireError("an https URL needs a TLS context")
     request = _request_bytes(method, netloc, target, headers, body)
+    name = _ascii_name(host)
     try:
-        with socket.create_connection((host, port), timeout=timeout) as raw:
-            sock = tls_context.wrap_socket(raw, server_hostname=host) if https else raw
+        with socket.create_connection((name, port), timeout=timeout) as raw:
+            sock = tls_context.wrap_socket(raw, server_hostname=name) if https else raw
             try:
                 sock.sendall(request)
                 return _read_answer(_Reader(sock), method, max_body)
@@ -57,6 +58,21 @@ def exchange(method: str, url: str, headers: Mapping[str, str], body: bytes | No
                     sock.close()
     except OSError as err:
         raise WireError(str(err), err) from None
+
+
+def _ascii_name(host: str) -> str | bytes:
+    """The host as bytes when it is ASCII (every IP address and almost every name), else as given.
+
+    Given a ``str``, the resolver and ``ssl`` encode it with the ``idna`` codec,
+    whose import (``stringprep``, ``unicodedata``) the daemon would carry for good
+    (about 0.4 MB); for an ASCII name that codec gives back the same bytes. Both
+    take the bytes as they are: ``getaddrinfo`` resolves them, ``ssl`` sends and
+    verifies them as the server's name. A non-ASCII name goes through ``idna``.
+    """
+    try:
+        return host.encode("ascii")
+    except UnicodeEncodeError:
+        return host
 
 
 def _read_answer(reader: "_Reader", method: str, max_body: int) -> tuple[int, dict[str, str], bytes]:

@@ -25,7 +25,6 @@ import logging
 import os
 import re
 import resource
-import shutil
 import signal
 import subprocess
 import time
@@ -33,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
-from . import statefile
+from . import fsutil, statefile
 from .hookcgroup import HookCgroup
 
 LOG = logging.getLogger("stoker.runner")
@@ -135,7 +134,7 @@ def prepare_rundir(rundir: Path, stdin: bytes) -> None:
 
 def clear_rundir(rundir: Path) -> None:
     """Remove a run directory once its result is safely in the journal (never raises)."""
-    shutil.rmtree(rundir, ignore_errors=True)
+    fsutil.remove_tree(rundir)
 
 
 def collect(rundir: Path, returncode: int | None, status: int | None = None) -> HookOutcome:

@@ -12,7 +12,6 @@ operator can look at them.
 """
 from __future__ import annotations
 
-import datetime
 import errno
 import logging
 import os
@@ -63,6 +62,12 @@ def expect_object(value: Any) -> str | None:
     return None if isinstance(value, dict) else f"holds a JSON {type(value).__name__}, not an object"
 
 
+def _utc_stamp(now: float) -> str:
+    """``20240131T120000.123456Z``: the time module's way, so that the daemon need not load ``datetime``."""
+    whole, fraction = divmod(now, 1.0)
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(whole)) + f".{min(int(fraction * 1e6), 999999):06d}Z"
+
+
 def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -75,7 +80,7 @@ class Quarantine:
 
     def put(self, path: Path, reason: str) -> Path | None:
         """Move ``path`` aside (never raises); returns where it went, None when it could not be moved."""
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+        stamp = _utc_stamp(time.time())
         target = self.dir / f"{stamp}-{path.parent.name}-{path.name}"
         try:
             fsutil.ensure_dir(self.dir)

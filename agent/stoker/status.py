@@ -17,7 +17,6 @@ the older ones are shown as *superseded*.
 """
 from __future__ import annotations
 
-import datetime
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -306,6 +305,8 @@ def iso_time(value: float | None) -> str | None:
     """A timestamp as ISO 8601 UTC; one no calendar can show (a damaged record's) as its number."""
     if not value:
         return None
+    import datetime  # here, not at the top: the daemon imports this module and never formats a time
+
     try:
         return datetime.datetime.fromtimestamp(value, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     except (OverflowError, OSError, ValueError):

@@ -15,7 +15,10 @@ docs and images rely on: README.md, "Commands"), one module each:
   ``55-heat-config``).
 
 Each command module has ``register(commands, common)``, which adds its
-sub-parser, and ``command(args, settings) -> int``. The exit codes are the
+sub-parser, and ``command(args, settings) -> int``; what only one command
+needs (the bug-report tarball, the plan's diffs, the timeline's SVG) is imported
+inside its ``command``, so that the daemon, which is resident for good, does not
+carry it. The exit codes are the
 table in :mod:`stoker.exitcodes`. Nothing else in the agent imports this
 package: the commands call the agent's pieces, never the other way round.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -36,13 +40,44 @@ LOG = logging.getLogger("stoker.cli")
 COMMANDS = (apply, plan, status, analyze, collect_logs, rerun, run, dispatch)  # in the order ``stoker --help`` lists them
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser with a help formatter told the terminal's width.
+
+    Left to itself, argparse's formatter imports ``shutil`` to ask for the width
+    (at every ``add_argument``), and ``shutil`` loads zlib, bz2 and lzma, which
+    ``stoker run``, resident for good, would carry for nothing.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _help_formatter)
+        super().__init__(*args, **kwargs)
+
+
+def _help_formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.HelpFormatter(prog, width=_terminal_columns() - 2)
+
+
+def _terminal_columns() -> int:
+    """What ``shutil.get_terminal_size`` answers: ``$COLUMNS``, else the terminal's width, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+        if columns > 0:
+            return columns
+    except ValueError:
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser; the global options are repeated on each command (``parents``)."""
     common = _common_options()
-    parser = argparse.ArgumentParser(prog="stoker", parents=[common],
-                                     description="Software-configuration agent for OpenStack Heat servers.")
+    parser = Parser(prog="stoker", parents=[common],
+                    description="Software-configuration agent for OpenStack Heat servers.")
     parser.add_argument("--version", action="version", version=f"stoker {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     for module in COMMANDS:
         module.register(commands, common)
     return parser
@@ -54,7 +89,7 @@ def _common_options() -> argparse.ArgumentParser:
     ``SUPPRESS`` keeps an option given before the command from being reset by
     the command's own default.
     """
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
                         help="config file (default $STOKER_CONFIG or /etc/stoker/stoker.conf)")
     common.add_argument("--state-dir", metavar="DIR", type=Path, default=argparse.SUPPRESS,

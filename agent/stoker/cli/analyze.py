@@ -12,7 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-from .. import fsutil, timeline, timeline_svg
+from .. import fsutil
 from ..config import Settings
 from ..exitcodes import BAD_INPUT, OK
 from ..journal import Journal, current_boot_id
@@ -35,11 +35,15 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
 
 def command(args: argparse.Namespace, settings: Settings) -> int:
     """Print the timeline; write the picture when asked. Exit 0, or 2 when the picture cannot be written."""
+    from .. import timeline  # here, not at the top: the daemon imports this module and never draws
+
     journal = Journal(settings.state_dir, settings.deployed_dir, writer=False)
     view = timeline.build(journal.records(), PollStateFile(settings.state_dir).load(),
                           boot_id=current_boot_id(), boot_at=timeline.boot_time(),
                           everything=args.everything)
     if args.svg is not None:
+        from .. import timeline_svg
+
         try:
             fsutil.atomic_write(args.svg, timeline_svg.render(view).encode("utf-8"), mode=0o644)
         except OSError as err:

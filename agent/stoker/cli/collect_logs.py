@@ -10,7 +10,6 @@ import logging
 import time
 from pathlib import Path
 
-from .. import bugreport
 from ..config import Settings
 from ..exitcodes import BAD_INPUT, OK
 
@@ -29,6 +28,8 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
 
 def command(args: argparse.Namespace, settings: Settings) -> int:
     """Write the bundle and say where; exit 2 when it cannot be written."""
+    from .. import bugreport  # here, not at the top: tarfile and platform stay out of the daemon
+
     output = args.output or Path(time.strftime("stoker-logs-%Y%m%dT%H%M%SZ.tar.gz", time.gmtime()))
     try:
         bundle = bugreport.collect(settings, output)

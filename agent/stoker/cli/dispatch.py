@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 from pathlib import Path
 
 from ..config import Settings
@@ -68,6 +67,8 @@ def migrate_deployed_dir(deployed: Path, old: Path) -> bool:
     """
     if deployed.exists() or deployed == old or not old.is_dir():
         return False
+    import shutil  # here, not at the top: it loads zlib, bz2 and lzma, which the daemon need not carry
+
     try:
         deployed.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(old), str(deployed))

@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import sourceconfig
 from ..config import Settings
@@ -22,9 +22,11 @@ from ..exitcodes import BAD_INPUT, CHANGES_PENDING, OK, SOURCE_ERROR
 from ..journal import Journal
 from ..metadata import Document, MetadataError, load_document
 from ..plan import HookFinder
-from ..preview import Pending, pending, run_dry
 from ..redaction import redact, redact_value
 from ..session import tls_options
+
+if TYPE_CHECKING:
+    from ..preview import Pending
 
 LOG = logging.getLogger("stoker.cli")
 SCHEMA_VERSION = 1
@@ -51,6 +53,8 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
 
 def command(args: argparse.Namespace, settings: Settings) -> int:
     """Print the pending deployments; 7 when any would run, 0 when none would."""
+    from ..preview import pending, run_dry  # here, not at the top: difflib and tempfile stay out of the daemon
+
     try:
         document, origin = _document(args.file, settings)
     except NoDocument as err:
