@@ -79,13 +79,8 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
         s, u = (st.get("idle_requests") or {}).get(service), (up.get("idle_requests") or {}).get(service)
         text, _ = _share(s, u)
         out.append((f"idle: {label} requests per server-hour", _fmt(s, "", 0), _fmt(u, "", 0), text, ""))
-    s, u = (st.get("idle_polls") or {}).get("heat"), (up.get("idle_polls") or {}).get("heat")
-    text, ratio = _share(s, u)
-    out.append(("  of which metadata polls, from each agent's own gaps", _fmt(s, "", 0), _fmt(u, "", 0), text,
-                f"<=upstream: {_verdict(None if ratio is None else ratio <= 1.0)}"))
-    s, u = (st.get("idle_poll_gap") or {}).get("heat"), (up.get("idle_poll_gap") or {}).get("heat")
-    out.append(("  mean time between one agent's polls", _fmt(s, "s", 2), _fmt(u, "s", 2), "",
-                f"{interval:g} s configured"))
+        if service == "heat":
+            out += _poll_rate_rows(st, up, interval)
     for service, label in SERVICE_NAMES.items():
         s, u = (st.get("idle_cpu") or {}).get(service), (up.get("idle_cpu") or {}).get(service)
         text, _ = _share(s, u)
@@ -96,6 +91,18 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
     text, _ = _share(st.get("pss"), up.get("pss"))
     out.append(("  proportional set size (PSS)", _fmt(st.get("pss"), "MiB"), _fmt(up.get("pss"), "MiB"), text, ""))
     return out
+
+
+def _poll_rate_rows(st: dict, up: dict, interval: float) -> list[tuple[str, str, str, str, str]]:
+    """The Heat API's metadata polls per server-hour from each agent's gaps, and the mean gap."""
+    s, u = (st.get("idle_polls") or {}).get("heat"), (up.get("idle_polls") or {}).get("heat")
+    text, ratio = _share(s, u)
+    rows = [("  of which metadata polls, from each agent's own gaps", _fmt(s, "", 0), _fmt(u, "", 0), text,
+             f"<=upstream: {_verdict(None if ratio is None else ratio <= 1.0)}")]
+    s, u = (st.get("idle_poll_gap") or {}).get("heat"), (up.get("idle_poll_gap") or {}).get("heat")
+    rows.append(("  mean time between one agent's polls", _fmt(s, "s", 2), _fmt(u, "s", 2), "",
+                 f"{interval:g} s configured"))
+    return rows
 
 
 def table(results: dict, markdown: bool = False) -> str:

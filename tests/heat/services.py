@@ -51,9 +51,16 @@ def zaqar_enabled(lay: Layout) -> bool:
 
 
 def gunicorn(venv_bin: Path, port: int, app: str) -> list[str]:
-    """One gunicorn worker with threads, serving a WSGI app from runtime/ on loopback."""
+    """One gunicorn worker with threads, serving a WSGI app from runtime/ on loopback.
+
+    Idle keep-alive connections are kept for 5 minutes, not gunicorn's 2 seconds: Heat's
+    clients keep theirs pooled with no idle limit, and a request sent on a connection
+    at the moment the server closes it fails with "connection reset" (a fleet of 50
+    ran into it during an update, and Heat answered that signal with a 500).
+    """
     return [str(venv_bin / "gunicorn"), "--bind", f"127.0.0.1:{port}",
             "--workers", "1", "--worker-class", "gthread", "--threads", "8",
+            "--keep-alive", "300",
             "--timeout", "120", "--no-control-socket", "--access-logfile", "-",
             "--chdir", str(RUNTIME), app]
 
