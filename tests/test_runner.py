@@ -1,4 +1,5 @@
 """The runner: a hook's run directory survives the agent, and a timeout stops all the hook started."""
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -80,3 +81,21 @@ def test_find_wrapper_finds_a_live_wrapper_by_its_run_directory(tmp_path):
 def test_low_space_is_reported_for_a_nearly_full_file_system_only():
     assert runner.low_space(Path("/")) is None or "disk is full" in runner.low_space(Path("/"))
     assert runner.low_space(Path("/nonexistent/path")) is None
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "polling fallback"])
+def test_exited_within_reaps_a_process_that_ends_and_answers_false_for_one_still_running(monkeypatch, pidfd):
+    if not pidfd:
+        def no_pidfd(_pid):
+            raise OSError(38, "Function not implemented")
+        monkeypatch.setattr(runner.os, "pidfd_open", no_pidfd)
+    quick = subprocess.Popen(["/bin/sh", "-c", "exit 7"])
+    assert runner.exited_within(quick, 30) is True
+    assert quick.returncode == 7, "the process is reaped, its exit status known"
+    slow = subprocess.Popen(["/bin/sh", "-c", "sleep 30"])
+    try:
+        assert runner.exited_within(slow, 0.2) is False
+        assert slow.returncode is None
+    finally:
+        slow.kill()
+        slow.wait()

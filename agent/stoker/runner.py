@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import resource
+import select
 import shutil
 import signal
 import subprocess
@@ -238,16 +239,46 @@ def hook_env(env: Mapping[str, str] | None) -> dict[str, str]:
 
 def _wait(process: subprocess.Popen, timeout: float, cgroup: HookCgroup | None) -> bool:
     """Wait for the hook; on timeout stop everything it started, politely then firmly."""
-    try:
-        process.wait(timeout=timeout)
+    if exited_within(process, timeout):
         return False
-    except subprocess.TimeoutExpired:
-        pass
     if cgroup is not None:
         cgroup.stop(GRACE_SECONDS)
     stop_group(process.pid, GRACE_SECONDS if cgroup is None else 0.0, lambda: process.poll() is not None)
     process.wait()
     return True
+
+
+def exited_within(process: subprocess.Popen, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for ``process`` to end; True (and reaped) when it did.
+
+    The kernel wakes us the moment it ends, through a pidfd. ``Popen.wait``
+    with a timeout polls instead, sleeping up to 50 ms between looks, which
+    added about 25 ms to every hook (half a short hook's own time). Where
+    there is no pidfd (kernels before 5.3), it is the fallback.
+    """
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):
+        return _exited_within_polling(process, timeout)
+    try:
+        watch = select.poll()
+        watch.register(pidfd, select.POLLIN)
+        deadline = time.monotonic() + timeout
+        while not watch.poll(max(0.0, min(deadline - time.monotonic(), 86400.0)) * 1000):
+            if time.monotonic() >= deadline:
+                return process.poll() is not None
+    finally:
+        os.close(pidfd)
+    process.wait()
+    return True
+
+
+def _exited_within_polling(process: subprocess.Popen, timeout: float) -> bool:
+    try:
+        process.wait(timeout=timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        return False
 
 
 def stop_group(pgid: int, grace: float, exited: Callable[[], bool]) -> None:
