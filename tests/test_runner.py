@@ -1,5 +1,7 @@
 """The runner: a hook's run directory survives the agent, and a timeout stops all the hook started."""
+import resource
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -99,3 +101,35 @@ def test_exited_within_reaps_a_process_that_ends_and_answers_false_for_one_still
     finally:
         slow.kill()
         slow.wait()
+
+
+def _in_child(code: str) -> str:
+    """Run ``code`` in a fresh Python (a stand-in agent that may cap or kill itself); its stdout."""
+    done = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_hook_never_starts_when_the_agent_dies_while_its_wrapper_waits_at_the_gate(tmp_path):
+    marker = tmp_path / "ran"
+    path = hook(tmp_path, f"touch {marker}\n")
+    rundir = tmp_path / "work" / "d1"
+    wrapper = int(_in_child(
+        "import os, sys\nfrom pathlib import Path\nfrom stoker import runner\n"
+        f"launch = runner.start_hook(Path({str(path)!r}), b'{{}}', rundir=Path({str(rundir)!r}))\n"
+        "print(launch.pid, flush=True)\nos._exit(0)\n"))
+    wait_for(lambda: not process_alive(wrapper), timeout=10, what="the wrapper to give up at its closed gate")
+    assert not marker.exists(), "the hook started although its start was never recorded"
+    assert runner.recorded_pid(rundir) is None and runner.recorded_status(rundir) is None
+
+
+def test_a_hook_gets_back_the_data_limit_the_agent_had_before_it_capped_its_own(tmp_path):
+    path = hook(tmp_path, "ulimit -S -d\n")
+    before = resource.getrlimit(resource.RLIMIT_DATA)[0]
+    expected = "unlimited" if before == resource.RLIM_INFINITY else str(before // 1024)
+    seen = _in_child(
+        "from pathlib import Path\nfrom stoker import runner\nrunner.limit_agent_memory(300)\n"
+        f"outcome = runner.run_hook(Path({str(path)!r}), b'', timeout=30, rundir=Path({str(tmp_path / 'w')!r}))\n"
+        "print(outcome.stdout.decode().strip())\n")
+    assert seen.strip() == expected
