@@ -235,9 +235,9 @@ class Deployer:
         inputs = item.inputs if item else {}
         saved = self.journal.finish(record, result, ok, "" if ok else failure_reason(result),
                                     self.outbox.new_state(transport_of(inputs)))
+        self.outbox.wake()  # the signal goes out while the run directory is cleared
         if saved:
             runner.clear_rundir(self.rundir(record.key))
-        self.outbox.wake()
         level = logging.INFO if ok else logging.ERROR
         LOG.log(level, "deployment %s %s (status %s)%s", record.name or record.key,
                 "succeeded" if ok else "failed", record.status_code,
