@@ -133,3 +133,13 @@ def test_a_hook_gets_back_the_data_limit_the_agent_had_before_it_capped_its_own(
         f"outcome = runner.run_hook(Path({str(path)!r}), b'', timeout=30, rundir=Path({str(tmp_path / 'w')!r}))\n"
         "print(outcome.stdout.decode().strip())\n")
     assert seen.strip() == expected
+
+
+def test_the_hook_starts_inside_its_own_cgroup(tmp_path):
+    if hookcgroup.HookCgroup.create("check") is None:
+        pytest.skip(f"no writable cgroup v2 here: {hookcgroup.describe_mode(None)}")
+    hookcgroup.sweep_empty("stoker-hook-check")
+    outcome = runner.run_hook(hook(tmp_path, "cat /proc/self/cgroup\n"), b"{}", timeout=30,
+                              rundir=tmp_path / "work" / "d1")
+    v2 = [line for line in outcome.stdout.decode().splitlines() if line.startswith("0::")]
+    assert v2 and v2[0].rsplit("/", 1)[-1].startswith("stoker-hook-d1"), outcome.stdout

@@ -78,7 +78,7 @@ class HookCgroup:
 
     @property
     def procs_file(self) -> Path:
-        """Where a process writes its pid (or the wrapper ``$$``) to enter this cgroup."""
+        """Where a process's pid is written to move it into this cgroup."""
         return self.path / "cgroup.procs"
 
     def join(self, pid: int) -> bool:

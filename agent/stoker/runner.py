@@ -29,6 +29,7 @@ import select
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,16 +51,15 @@ _STATUS = re.compile(rb"^[0-9]{1,3}\n$")  # what the wrapper's echo writes; anyt
 LOW_SPACE = 64 * 1024  # less free space than this after a hook means its output may be cut short
 WRAPPER_NAME = "stoker-hook"
 GO = b"go\n"  # what the agent writes on the wrapper's stdin once the hook's start is on disk
-# $1: run directory, $2: cgroup.procs file or "", $3: the hook, $4: the hook's soft data limit (ulimit -d)
-# or "". The wrapper joins the hook's cgroup and then waits at the gate (its stdin) until the agent has
-# recorded the start; an agent that dies first closes the gate, and the hook never starts. The pid is
-# written before the hook starts and the status after it ends, so both tell a restarted agent what happened.
+# $1: run directory, $2: the hook, $3: the hook's soft data limit (ulimit -d) or "". The wrapper waits
+# at the gate (its stdin) until the agent has moved it into the hook's cgroup and recorded the start; an
+# agent that dies first closes the gate, and the hook never starts. The pid is written before the hook
+# starts and the status after it ends, so both tell a restarted agent what happened.
 WRAPPER = (
-    'if [ -n "$2" ]; then echo $$ 2>/dev/null > "$2" || :; fi\n'
-    'if [ -n "$4" ]; then ulimit -S -d "$4" 2>/dev/null || :; fi\n'
+    'if [ -n "$3" ]; then ulimit -S -d "$3" 2>/dev/null || :; fi\n'
     'read go && [ "$go" = go ] || exit 125\n'
     'echo $$ > "$1/pid" || exit 125\n'
-    '"$3" < "$1/stdin" > "$1/stdout" 2> "$1/stderr"\n'
+    '"$2" < "$1/stdin" > "$1/stdout" 2> "$1/stderr"\n'
     'code=$?\n'
     'echo $code > "$1/status"\n'
     'exit $code\n'
@@ -128,29 +128,31 @@ def run_hook(hook: Path, stdin: bytes, *, timeout: float, rundir: Path,
 
 
 def start_hook(hook: Path, stdin: bytes, *, rundir: Path, env: Mapping[str, str] | None = None) -> "Launch":
-    """Prepare ``rundir`` and start the wrapper, which joins the hook's cgroup and waits at the gate.
+    """Start the wrapper held at its gate, begin moving it into the hook's cgroup, and prepare ``rundir``.
 
-    Moving a process into a cgroup can wait for a kernel grace period (about 10 ms); it happens
-    here, while the caller records the start, rather than after.
+    Moving a process into a cgroup can wait for a kernel grace period (about 10 ms when no move
+    happened just before); it runs on a thread of its own from the moment the wrapper exists,
+    while the caller records the start, rather than after.
     """
     started = time.monotonic()
-    try:
-        prepare_rundir(rundir, stdin)
-    except OSError as err:
-        full = f"the disk is full ({err.strerror})" if statefile.is_disk_full(err) else None
-        return Launch(rundir, started, failed=HookOutcome(
-            start_error=f"cannot prepare its run directory {rundir}: {err.strerror or err}", disk_full=full))
     cgroup = HookCgroup.create(rundir.name)
     try:
         process = subprocess.Popen(
-            ["/bin/sh", "-c", WRAPPER, WRAPPER_NAME, str(rundir), str(cgroup.procs_file) if cgroup else "",
-             str(hook), hook_data_limit()], stdin=subprocess.PIPE, bufsize=0, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, env={**hook_env(env), RUN_DIR_VARIABLE: str(rundir)}, cwd="/",
-            start_new_session=True)
+            ["/bin/sh", "-c", WRAPPER, WRAPPER_NAME, str(rundir), str(hook), hook_data_limit()],
+            stdin=subprocess.PIPE, bufsize=0, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**hook_env(env), RUN_DIR_VARIABLE: str(rundir)}, cwd="/", start_new_session=True)
     except OSError as err:
         _remove_cgroup(cgroup)
         return Launch(rundir, started, failed=HookOutcome(start_error=err.strerror or str(err)))
-    return Launch(rundir, started, process, cgroup)
+    launch = Launch(rundir, started, process, cgroup)
+    try:
+        prepare_rundir(rundir, stdin)  # the wrapper reads nothing there before its gate opens
+    except OSError as err:
+        launch.abandon()
+        full = f"the disk is full ({err.strerror})" if statefile.is_disk_full(err) else None
+        return Launch(rundir, started, failed=HookOutcome(
+            start_error=f"cannot prepare its run directory {rundir}: {err.strerror or err}", disk_full=full))
+    return launch
 
 
 class Launch:
@@ -158,7 +160,8 @@ class Launch:
 
     The gate is the wrapper's stdin. Nothing but this object holds its other end (the pipe is
     close-on-exec), so if the agent dies before either call the wrapper reads end-of-file and
-    exits without starting the hook: a hook never starts unless its start was recorded.
+    exits without starting the hook: a hook never starts unless its start was recorded. It
+    opens only once the wrapper is in the hook's cgroup, so everything the hook starts is too.
     """
 
     def __init__(self, rundir: Path, started: float, process: subprocess.Popen | None = None,
@@ -168,6 +171,11 @@ class Launch:
         self.process = process
         self.cgroup = cgroup
         self.failed = failed  # why the wrapper could not be started
+        self._joined_cgroup = False
+        self._joining: threading.Thread | None = None
+        if process is not None and cgroup is not None:
+            self._joining = threading.Thread(target=self._join, name="stoker-cgroup-join", daemon=True)
+            self._joining.start()
 
     @property
     def pid(self) -> int | None:
@@ -180,6 +188,7 @@ class Launch:
             assert self.failed is not None
             self.failed.duration = time.monotonic() - self.started
             return self.failed
+        self._wait_for_cgroup()
         self._close_gate(GO)
         timed_out = _wait(self.process, timeout, self.cgroup)
         outcome = collect(self.rundir, self.process.returncode)
@@ -191,10 +200,28 @@ class Launch:
     def abandon(self) -> None:
         """Close the gate without starting the hook; the wrapper exits and its run directory goes."""
         if self.process is not None:
+            self._wait_for_cgroup()
             self._close_gate(b"")
             self.process.wait()
             _remove_cgroup(self.cgroup)
         clear_rundir(self.rundir)
+
+    def _join(self) -> None:
+        assert self.process is not None and self.cgroup is not None
+        try:
+            self._joined_cgroup = self.cgroup.join(self.process.pid)
+        except Exception:  # noqa: BLE001 - reported as not joined: the process group is used instead
+            LOG.exception("moving the hook's wrapper into %s failed", self.cgroup.path)
+
+    def _wait_for_cgroup(self) -> None:
+        """Wait until the wrapper is in the hook's cgroup; without it, the process group alone stops the hook."""
+        if self._joining is None:
+            return
+        self._joining.join()
+        self._joining = None
+        if not self._joined_cgroup:
+            _remove_cgroup(self.cgroup)
+            self.cgroup = None
 
     def _close_gate(self, word: bytes) -> None:
         assert self.process is not None and self.process.stdin is not None
