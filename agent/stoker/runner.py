@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from . import statefile
-from .hookcgroup import HookCgroup
+from .hookcgroup import HookCgroup, warm_up
 
 LOG = logging.getLogger("stoker.runner")
 STDOUT_LIMIT = 64 * 1024 * 1024
@@ -195,6 +195,8 @@ class Launch:
         outcome.timed_out, outcome.timeout = timed_out, timeout
         outcome.duration = time.monotonic() - self.started
         _remove_cgroup(self.cgroup)
+        if self.cgroup is not None:  # after the rmdir, which would wait for it
+            warm_up(self.cgroup.path.parent)  # for the next hook, while this one's result goes out
         return outcome
 
     def abandon(self) -> None:
