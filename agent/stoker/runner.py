@@ -128,23 +128,21 @@ def run_hook(hook: Path, stdin: bytes, *, timeout: float, rundir: Path,
 
 
 def start_hook(hook: Path, stdin: bytes, *, rundir: Path, env: Mapping[str, str] | None = None) -> "Launch":
-    """Start the wrapper held at its gate, begin moving it into the hook's cgroup, and prepare ``rundir``.
+    """Start the wrapper held at its gate, begin moving it into a cgroup of its own, and prepare ``rundir``.
 
-    Moving a process into a cgroup can wait for a kernel grace period (about 10 ms when no move
-    happened just before); it runs on a thread of its own from the moment the wrapper exists,
-    while the caller records the start, rather than after.
+    Making the cgroup and moving a process into it can wait for a kernel grace period (about
+    10 ms when no move happened just before); that runs on a thread of its own from the moment
+    the wrapper exists, while the caller records the start, rather than after.
     """
     started = time.monotonic()
-    cgroup = HookCgroup.create(rundir.name)
     try:
         process = subprocess.Popen(
             ["/bin/sh", "-c", WRAPPER, WRAPPER_NAME, str(rundir), str(hook), hook_data_limit()],
             stdin=subprocess.PIPE, bufsize=0, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env={**hook_env(env), RUN_DIR_VARIABLE: str(rundir)}, cwd="/", start_new_session=True)
     except OSError as err:
-        _remove_cgroup(cgroup)
         return Launch(rundir, started, failed=HookOutcome(start_error=err.strerror or str(err)))
-    launch = Launch(rundir, started, process, cgroup)
+    launch = Launch(rundir, started, process)
     try:
         prepare_rundir(rundir, stdin)  # the wrapper reads nothing there before its gate opens
     except OSError as err:
@@ -165,15 +163,14 @@ class Launch:
     """
 
     def __init__(self, rundir: Path, started: float, process: subprocess.Popen | None = None,
-                 cgroup: HookCgroup | None = None, failed: HookOutcome | None = None) -> None:
+                 failed: HookOutcome | None = None) -> None:
         self.rundir = rundir
         self.started = started
         self.process = process
-        self.cgroup = cgroup
+        self.cgroup: HookCgroup | None = None  # set by the thread below, read once it has ended
         self.failed = failed  # why the wrapper could not be started
-        self._joined_cgroup = False
         self._joining: threading.Thread | None = None
-        if process is not None and cgroup is not None:
+        if process is not None:
             self._joining = threading.Thread(target=self._join, name="stoker-cgroup-join", daemon=True)
             self._joining.start()
 
@@ -209,21 +206,23 @@ class Launch:
         clear_rundir(self.rundir)
 
     def _join(self) -> None:
-        assert self.process is not None and self.cgroup is not None
+        """Make the hook's cgroup and move the wrapper in; without one, the process group alone stops the hook."""
+        assert self.process is not None
+        cgroup = None
         try:
-            self._joined_cgroup = self.cgroup.join(self.process.pid)
-        except Exception:  # noqa: BLE001 - reported as not joined: the process group is used instead
-            LOG.exception("moving the hook's wrapper into %s failed", self.cgroup.path)
+            cgroup = HookCgroup.create(self.rundir.name)
+            if cgroup is not None and cgroup.join(self.process.pid):
+                self.cgroup = cgroup
+                return
+        except Exception:  # noqa: BLE001 - the process group is used instead
+            LOG.exception("moving the hook's wrapper into a cgroup of its own failed")
+        _remove_cgroup(cgroup)
 
     def _wait_for_cgroup(self) -> None:
-        """Wait until the wrapper is in the hook's cgroup; without it, the process group alone stops the hook."""
-        if self._joining is None:
-            return
-        self._joining.join()
-        self._joining = None
-        if not self._joined_cgroup:
-            _remove_cgroup(self.cgroup)
-            self.cgroup = None
+        """Wait until the wrapper is in the hook's cgroup, or it is known that it will not be."""
+        if self._joining is not None:
+            self._joining.join()
+            self._joining = None
 
     def _close_gate(self, word: bytes) -> None:
         assert self.process is not None and self.process.stdin is not None
