@@ -117,7 +117,10 @@ class Outbox:
         if self.on_delivered is not None:
             # First, so that the poller fetches Heat's next deployment while the delivery is being
             # recorded: a record that a crash keeps "pending" only means the signal is sent again.
-            self.on_delivered(record)
+            try:
+                self.on_delivered(record)
+            except Exception:  # noqa: BLE001 - the delivery stands and is recorded whatever the callback did
+                LOG.exception("after the signal for %s was delivered", record.name or record.key)
         self.journal.update_signal(record, state=SIGNAL_DELIVERED, attempts=attempts,
                                    delivered_at=delivered_at, last_error="", http_status=None,
                                    history=record.signal.with_attempt(started, ATTEMPT_DELIVERED))
