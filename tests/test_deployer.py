@@ -126,6 +126,21 @@ def test_a_bug_before_the_start_is_recorded_leaves_no_trace_and_the_deployment_r
     assert record.ok is True
 
 
+def test_a_bug_starting_the_hook_fails_the_deployment_with_a_signal_and_the_next_one_still_runs(world, monkeypatch):
+    journal, deployer = open_deployer(world)
+    real_start = runner.start_hook
+
+    def broken_once(hook, stdin, *, rundir, env=None):
+        if rundir.name == "d1":
+            raise ValueError("boom")
+        return real_start(hook, stdin, rundir=rundir, env=env)
+    monkeypatch.setattr(runner, "start_hook", broken_once)
+    first, second = deployer.deploy(document("d1", "d2"))
+    assert first.ok is False and "could not start the hook: ValueError: boom" in first.reason
+    assert journal.payload("d1")[0]["deploy_status_code"] != 0, "the failure is recorded for the outbox to send"
+    assert second.ok is True
+
+
 def test_a_wrapper_that_never_opened_its_gate_is_forgotten_at_recovery_and_its_deployment_runs(world):
     left_running(world, "d1", pid=2 ** 22 + 1)  # the wrapper was started and recorded, then the agent died
     journal, deployer = open_deployer(world)

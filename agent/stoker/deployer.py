@@ -176,7 +176,13 @@ class Deployer:
         item = work.item
         try:
             redaction.remember_secret_fields(item.raw.get("inputs"))
-            launch = self._launch(work) if work.verdict is None else None
+            verdict, launch = work.verdict, None
+            if verdict is None:
+                try:
+                    launch = self._launch(work)
+                except Exception as err:  # noqa: BLE001 - recorded and signalled like any failed start
+                    LOG.exception("deployment %s: its hook could not be started", item.label)
+                    verdict = payload.failure(f"stoker could not start the hook: {type(err).__name__}: {err}")
             try:
                 record = self.journal.begin(item, work.tool, seen_at, pid=launch.pid if launch else None)
             except BaseException as err:
@@ -191,7 +197,7 @@ class Deployer:
                 return record
             LOG.info("deployment %s started (group %s, action %s)", item.label, work.tool, item.action)
             if launch is None:
-                result = work.verdict
+                result = verdict
             else:
                 assert work.hook is not None
                 result = payload.from_hook(launch.run(self.timeout_for(item)), work.hook.name)
