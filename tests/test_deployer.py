@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from stoker import fsutil, payload
+from stoker import fsutil, payload, runner
 from stoker.config import Settings
 from stoker.deployer import INTERRUPTED, Deployer, failure_reason
 from stoker.journal import Journal
@@ -38,9 +38,7 @@ def document(*idents):
 def left_running(settings, ident, pid=None):
     """What a killed agent leaves: a record that says running."""
     journal, deployer = open_deployer(settings)
-    record = journal.begin(parse_item({"id": ident, "name": ident, "group": "ok"}), "ok")
-    if pid is not None:
-        journal.set_pid(record, pid)
+    journal.begin(parse_item({"id": ident, "name": ident, "group": "ok"}), "ok", pid=pid)
     return deployer.rundir(ident)
 
 
@@ -95,21 +93,61 @@ def test_a_full_disk_before_the_hook_starts_fails_the_deployment_without_running
     monkeypatch.setattr(fsutil, "write_json", full)
     (record,) = deployer.deploy(document("d1"))
     assert record.ok is False and "disk is full" in record.reason and not marker.exists()
+    assert not deployer.rundir("d1").exists(), "the wrapper held at its gate is sent away with its run directory"
     assert journal.payload("d1")[0]["deploy_status_code"] != 0, "the failure must be signalled from memory"
 
 
 def test_a_bug_in_one_deployment_fails_it_and_the_next_one_still_runs(world, monkeypatch):
     journal, deployer = open_deployer(world)
-    real_run = deployer._run
+    real_run = runner.Launch.run
 
-    def broken_once(work, record):
-        if work.item.id == "d1":
+    def broken_once(launch, timeout):
+        if launch.rundir.name == "d1":
+            launch.abandon()
             raise RuntimeError("boom")
-        return real_run(work, record)
-    monkeypatch.setattr(deployer, "_run", broken_once)
+        return real_run(launch, timeout)
+    monkeypatch.setattr(runner.Launch, "run", broken_once)
     first, second = deployer.deploy(document("d1", "d2"))
     assert first.ok is False and "RuntimeError: boom" in first.reason
     assert second.ok is True
+
+
+def test_a_bug_before_the_start_is_recorded_leaves_no_trace_and_the_deployment_runs_when_next_seen(world, monkeypatch):
+    journal, deployer = open_deployer(world)
+    real_begin = journal.begin
+
+    def broken_begin(*args, **kwargs):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(journal, "begin", broken_begin)
+    assert deployer.deploy(document("d1")) == []
+    assert not deployer.rundir("d1").exists(), "the wrapper held at its gate is sent away with its run directory"
+    monkeypatch.setattr(journal, "begin", real_begin)
+    (record,) = deployer.deploy(document("d1"))
+    assert record.ok is True
+
+
+def test_a_bug_starting_the_hook_fails_the_deployment_with_a_signal_and_the_next_one_still_runs(world, monkeypatch):
+    journal, deployer = open_deployer(world)
+    real_start = runner.start_hook
+
+    def broken_once(hook, stdin, *, rundir, env=None):
+        if rundir.name == "d1":
+            raise ValueError("boom")
+        return real_start(hook, stdin, rundir=rundir, env=env)
+    monkeypatch.setattr(runner, "start_hook", broken_once)
+    first, second = deployer.deploy(document("d1", "d2"))
+    assert first.ok is False and "could not start the hook: ValueError: boom" in first.reason
+    assert journal.payload("d1")[0]["deploy_status_code"] != 0, "the failure is recorded for the outbox to send"
+    assert second.ok is True
+
+
+def test_a_wrapper_that_never_opened_its_gate_is_forgotten_at_recovery_and_its_deployment_runs(world):
+    left_running(world, "d1", pid=2 ** 22 + 1)  # the wrapper was started and recorded, then the agent died
+    journal, deployer = open_deployer(world)
+    assert deployer.recover() == [], "no pid file: the wrapper never started the hook"
+    assert journal.get("d1") is None
+    (record,) = deployer.deploy(document("d1"))
+    assert record.ok is True
 
 
 @pytest.mark.parametrize("options, expected", [

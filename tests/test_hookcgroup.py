@@ -15,7 +15,7 @@ from stoker.hookcgroup import HookCgroup, describe_mode, sweep_empty
 
 pytestmark = pytest.mark.unit
 
-# The wrapper pattern the runner uses: enter the cgroup, then exec the hook,
+# A wrapper that enters the cgroup, then execs the hook,
 # so the hook cannot fork before it is inside.
 WRAPPER = 'echo $$ > "$0" && exec sh -c "$1"'
 SETSID_FAMILY = 'setsid sleep 300 & setsid sh -c "sleep 300" & wait'
@@ -285,3 +285,12 @@ def test_describe_mode_names_the_cgroup_or_the_fallback(make_cgroup):
     assert describe_mode(None) == "hooks in their own process group (cgroup v2 not writable here)"
     cgroup = make_cgroup()
     assert describe_mode(cgroup) == f"each hook in its own cgroup under {cgroup.path.parent}"
+
+
+def test_warm_up_leaves_the_agent_in_its_own_cgroup_and_ignores_a_refusal(make_cgroup, tmp_path):
+    own = make_cgroup().path.parent
+    before = Path("/proc/self/cgroup").read_text()
+    hookcgroup.warm_up(own).join(timeout=30)
+    assert Path("/proc/self/cgroup").read_text() == before, "the agent was moved somewhere else"
+    hookcgroup.warm_up(tmp_path / "no-such-cgroup").join(timeout=30)  # refused: nothing raised, nothing moved
+    assert Path("/proc/self/cgroup").read_text() == before

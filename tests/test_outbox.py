@@ -56,6 +56,28 @@ def test_a_pending_signal_is_delivered_once(tmp_path):
     assert journal.get("d1").signal.state == "delivered"
 
 
+def test_a_delivery_wakes_the_poller_before_it_is_recorded_and_is_then_recorded_durably(tmp_path):
+    sender, clock = Sender(), Clock()
+    journal, outbox, record = finished(tmp_path, sender, clock)
+    woken = []
+    outbox.on_delivered = lambda r: woken.append((r.key, r.signal.state))
+    assert outbox.deliver_due() == 1
+    assert woken == [("d1", "pending")], "the poller is woken first, so it fetches while the journal writes"
+    assert Journal(tmp_path / "state", tmp_path / "deployed").get("d1").signal.state == "delivered"
+
+
+def test_a_delivery_is_recorded_even_when_waking_the_poller_fails(tmp_path):
+    sender, clock = Sender(), Clock()
+    journal, outbox, record = finished(tmp_path, sender, clock)
+
+    def broken(_record):
+        raise RuntimeError("boom")
+    outbox.on_delivered = broken
+    assert outbox.deliver_due() == 1
+    assert outbox.deliver_due() == 0 and len(sender.sent) == 1, "a delivered signal is not sent again"
+    assert Journal(tmp_path / "state", tmp_path / "deployed").get("d1").signal.state == "delivered"
+
+
 def test_a_transient_failure_is_retried_later_with_backoff(tmp_path):
     sender, clock = Sender(SignalError("503", transient=True, status=503)), Clock()
     journal, outbox, record = finished(tmp_path, sender, clock)

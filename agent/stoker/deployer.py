@@ -91,7 +91,7 @@ class Deployer:
                                          f"{lost}", payload.status_code(result) or 1,
                                          str(result[payload.STDOUT]), str(result[payload.STDERR]))
             self._finish(record, item, result)
-        elif record.pid is None and runner.recorded_pid(rundir) is None and not rebooted:
+        elif runner.recorded_pid(rundir) is None and not rebooted:
             LOG.info("deployment %s had not started its hook when the agent stopped: it runs when seen again",
                      record.name or record.key)
             self.journal.forget(record)
@@ -176,16 +176,31 @@ class Deployer:
         item = work.item
         try:
             redaction.remember_secret_fields(item.raw.get("inputs"))
+            verdict, launch = work.verdict, None
+            if verdict is None:
+                try:
+                    launch = self._launch(work)
+                except Exception as err:  # noqa: BLE001 - recorded and signalled like any failed start
+                    LOG.exception("deployment %s: its hook could not be started", item.label)
+                    verdict = payload.failure(f"stoker could not start the hook: {type(err).__name__}: {err}")
             try:
-                record = self.journal.begin(item, work.tool, seen_at)
-            except DiskFull as err:
+                record = self.journal.begin(item, work.tool, seen_at, pid=launch.pid if launch else None)
+            except BaseException as err:
+                if launch is not None:
+                    launch.abandon()  # its start is not on disk: the hook must not start
+                if not isinstance(err, DiskFull):
+                    raise
                 record = self.journal.get(item.key)
                 assert record is not None
                 LOG.error("deployment %s not started: %s", item.label, err.strerror)
                 self._finish(record, item, payload.failure(f"{err.strerror}, so it was not run"))
                 return record
             LOG.info("deployment %s started (group %s, action %s)", item.label, work.tool, item.action)
-            result = work.verdict if work.verdict is not None else self._run(work, record)
+            if launch is None:
+                result = verdict
+            else:
+                assert work.hook is not None
+                result = payload.from_hook(launch.run(self.timeout_for(item)), work.hook.name)
             self._finish(record, item, result)
             return record
         except Exception as err:  # noqa: BLE001 - one deployment's failure must not stop the others
@@ -210,13 +225,11 @@ class Deployer:
     def rundir(self, key: str):
         return self.settings.work_dir / key
 
-    def _run(self, work: Work, record: Record) -> dict:
+    def _launch(self, work: Work) -> runner.Launch:
+        """Start the hook's wrapper, held at its gate until the start is recorded."""
         assert work.hook is not None and work.stdin is not None
-        rundir = self.rundir(record.key)
-        outcome = runner.run_hook(work.hook, json.dumps(work.stdin).encode("utf-8"),
-                                  timeout=self.timeout_for(work.item), rundir=rundir,
-                                  env=self.hook_env, on_start=lambda pid: self.journal.set_pid(record, pid))
-        return payload.from_hook(outcome, work.hook.name)
+        return runner.start_hook(work.hook, json.dumps(work.stdin).encode("utf-8"),
+                                 rundir=self.rundir(work.item.key), env=self.hook_env)
 
     def timeout_for(self, item: Item) -> float:
         """The item's own ``options.timeout`` when it sets a positive number, else the agent's."""
@@ -228,9 +241,9 @@ class Deployer:
         inputs = item.inputs if item else {}
         saved = self.journal.finish(record, result, ok, "" if ok else failure_reason(result),
                                     self.outbox.new_state(transport_of(inputs)))
+        self.outbox.wake()  # the signal goes out while the run directory is cleared
         if saved:
             runner.clear_rundir(self.rundir(record.key))
-        self.outbox.wake()
         level = logging.INFO if ok else logging.ERROR
         LOG.log(level, "deployment %s %s (status %s)%s", record.name or record.key,
                 "succeeded" if ok else "failed", record.status_code,

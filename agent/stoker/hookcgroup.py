@@ -21,6 +21,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -78,7 +79,7 @@ class HookCgroup:
 
     @property
     def procs_file(self) -> Path:
-        """Where a process writes its pid (or the wrapper ``$$``) to enter this cgroup."""
+        """Where a process's pid is written to move it into this cgroup."""
         return self.path / "cgroup.procs"
 
     def join(self, pid: int) -> bool:
@@ -184,6 +185,24 @@ class HookCgroup:
         finally:
             if frozen:
                 _write_quietly(self.path / FREEZE_FILE, "0")
+
+
+def warm_up(own: Path) -> threading.Thread:
+    """Make the kernel ready for the next hook's move into its cgroup, on a thread of its own.
+
+    The first move into any cgroup after a quiet spell waits for an RCU grace period (about
+    10 ms; the cgroup2 mount option ``favordynmods`` removes that wait), and moves that follow
+    soon after do not. Called as a hook ends: moving the agent into ``own``, the cgroup it is
+    already in, changes nothing but pays that wait while the hook's result is recorded and
+    signalled, so the next hook's wrapper, a few milliseconds later, is moved without it.
+    Errors are ignored: the next move then simply waits itself. The thread is returned for tests.
+    """
+    def move_self() -> None:
+        with contextlib.suppress(OSError):
+            _write_pid(own / "cgroup.procs", os.getpid())
+    thread = threading.Thread(target=move_self, name="stoker-cgroup-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def describe_mode(cgroup: HookCgroup | None) -> str:

@@ -330,11 +330,14 @@ class Journal:
 
     # --------------------------------------------------------------- changes
 
-    def begin(self, item: Item, tool: str, seen_at: float | None = None) -> Record:
+    def begin(self, item: Item, tool: str, seen_at: float | None = None, pid: int | None = None) -> Record:
         """Record that ``item`` is about to run; from now on it is never run again by itself.
 
         ``seen_at``: when the document holding the item was fetched (default: now);
         earlier than the start when the item waited for others in the same document.
+        ``pid``: the hook's wrapper, already started and waiting for this record to be
+        on disk before it starts the hook (see :class:`runner.Launch`), so that one
+        write records both.
 
         Raises :class:`DiskFull` when the start could not be put on disk: the
         record is then kept in memory (so the failure can still be signalled),
@@ -344,7 +347,7 @@ class Journal:
         record = Record(key=item.key, id=item.id, name=item.name, group=item.group,
                         action=item.action, tool=tool, stack=item.stack_name,
                         resource=item.resource_name, seen_at=min(seen_at or now, now), started_at=now,
-                        boot_id=current_boot_id())
+                        pid=pid, pid_start=process_start_time(pid) if pid else None, boot_id=current_boot_id())
         self._write_file(self.deployed_dir / f"{item.key}.json", item.raw)
         self._save(record)
         with self._lock:
@@ -352,11 +355,6 @@ class Journal:
         if refused:
             raise DiskFull(errno.ENOSPC, "the disk is full: the deployment's start could not be recorded")
         return record
-
-    def set_pid(self, record: Record, pid: int) -> None:
-        record.pid = pid
-        record.pid_start = process_start_time(pid)
-        self._save(record)
 
     def finish(self, record: Record, payload: dict[str, Any], ok: bool, reason: str,
                signal: SignalState) -> bool:

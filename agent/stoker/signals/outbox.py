@@ -113,13 +113,19 @@ class Outbox:
         except SignalError as err:
             self._failed(record, attempts, err, started)
             return False
+        delivered_at = self.clock()
+        if self.on_delivered is not None:
+            # First, so that the poller fetches Heat's next deployment while the delivery is being
+            # recorded: a record that a crash keeps "pending" only means the signal is sent again.
+            try:
+                self.on_delivered(record)
+            except Exception:  # noqa: BLE001 - the delivery stands and is recorded whatever the callback did
+                LOG.exception("after the signal for %s was delivered", record.name or record.key)
         self.journal.update_signal(record, state=SIGNAL_DELIVERED, attempts=attempts,
-                                   delivered_at=self.clock(), last_error="", http_status=None,
+                                   delivered_at=delivered_at, last_error="", http_status=None,
                                    history=record.signal.with_attempt(started, ATTEMPT_DELIVERED))
         LOG.info("signal for %s delivered (%s, attempt %d)", record.name or record.key,
                  record.signal.transport, attempts)
-        if self.on_delivered is not None:
-            self.on_delivered(record)
         return True
 
     def _failed(self, record: Record, attempts: int, err: SignalError, started: float) -> None:
