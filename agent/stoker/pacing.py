@@ -11,7 +11,8 @@ What this keeps of the plain interval (docs/architecture.md, "The data path"):
 
 - the rate: one poll per interval on average, exactly, whatever a poll costs
   (a sleep after each poll would drift by the poll's own time);
-- the longest wait for a change: at most one interval, plus half the jitter;
+- the longest wait for a change: at most one interval plus the jitter fraction (a poll moved
+  early followed by one moved late: 1.1 intervals with the default 0.1);
 - the first poll at start is not delayed (a first boot needs its deployments
   now); the phase takes over from the second steady poll on.
 
