@@ -1,4 +1,4 @@
-"""The poller's timing: quick after activity, doubling up to the polling interval, steady during an outage."""
+"""The poller's timing: quick after start and where Heat chains deployments, steady otherwise and during an outage."""
 from __future__ import annotations
 
 import logging
@@ -73,11 +73,57 @@ def test_a_source_that_answered_once_and_then_fails_is_polled_at_the_steady_inte
         "a failing Heat that answered before must not be polled faster than the interval"
 
 
-def test_a_delivered_signal_hurries_the_next_poll_and_wakes_the_loop(tmp_path):
-    poller = unchanged(quiet_poller(tmp_path))
-    intervals(poller, 5)
+def changing(poller: Poller) -> Poller:
+    """Make the next poll find a new document (deploying nothing)."""
+    poller._fetch = lambda: b'{"deployments": []}'
+    poller._deploy = lambda document: None
+    return poller
+
+
+def signal_then_polls(poller: Poller, quiet: int) -> list[float]:
+    """A signal is delivered; the intervals after its immediate poll and ``quiet`` more unchanged polls."""
+    unchanged(poller)
     poller.hurry()
-    assert poller.interval() == 1.0 and poller.wakeup.is_set()
+    assert poller.wakeup.is_set(), "a delivered signal must wake the loop for a poll now"
+    poller.wakeup.clear()
+    return intervals(poller, 1 + quiet)
+
+
+def settled(tmp_path) -> Poller:
+    """A poller past its first document and its start-up quick polls."""
+    poller = changing(quiet_poller(tmp_path))
+    poller.cycle()
+    unchanged(poller)
+    intervals(poller, 6)
+    return poller
+
+
+def test_a_delivered_signal_gets_one_poll_now_and_then_the_steady_schedule(tmp_path):
+    poller = settled(tmp_path)
+    assert signal_then_polls(poller, 2) == [30.0, 30.0, 30.0], \
+        "where Heat has not chained deployments, a signal must not start quick polls (a fleet update's load)"
+
+
+def test_a_deployment_found_in_a_signals_follow_up_makes_later_signals_look_again_quickly(tmp_path):
+    poller = settled(tmp_path)
+    signal_then_polls(poller, 0)          # the immediate poll found nothing; the next one is steady
+    changing(poller).cycle()              # ... and it finds the next deployment: Heat chains them here
+    assert signal_then_polls(poller, 4) == [2.0, 4.0, 8.0, 16.0, 30.0]
+
+
+def test_a_follow_up_that_finds_nothing_ends_the_quick_polls(tmp_path):
+    poller = settled(tmp_path)
+    signal_then_polls(poller, 0)
+    changing(poller).cycle()
+    signal_then_polls(poller, 5)          # quick polls, then the first steady one: all unchanged
+    assert signal_then_polls(poller, 1) == [30.0, 30.0]
+
+
+def test_a_change_long_after_a_signal_is_not_taken_for_a_chain(tmp_path):
+    poller = settled(tmp_path)
+    signal_then_polls(poller, 2)          # the immediate poll and two steady ones: nothing
+    changing(poller).cycle()              # a stack update, minutes later
+    assert signal_then_polls(poller, 1) == [30.0, 30.0]
 
 
 def test_an_unchanged_error_is_logged_once_then_every_twentieth_poll(tmp_path, caplog):

@@ -29,6 +29,7 @@ from .pacing import PollClock
 from .session import AgentSession, tls_options
 
 LOG = logging.getLogger("stoker.poller")
+NO_QUICK_POLLS = 20  # a quiet-poll count past any polling interval: straight to the steady schedule
 
 
 class Poller:
@@ -44,6 +45,11 @@ class Poller:
         self._validators: dict[str, str] = {}
         self._digest: str | None = None
         self._quiet_polls = 0
+        self._changes = 0
+        # Follow-up polls after a delivered signal (see hurry()): whether Heat has been publishing
+        # this server's next deployment right after its signals, and where the current follow-up stands.
+        self._chaining = False
+        self._after_signal: str | None = None  # None, "quick" (the polls right after it), "steady" (the first steady one)
         self._failures = 0
         self._answered = False  # whether the source has answered since the agent started
         self._last_error = ""
@@ -79,17 +85,26 @@ class Poller:
         self._recovered()
         if content is None:
             self._quiet_polls += 1
+            if self._after_signal == "steady":  # a whole follow-up found nothing: Heat is not chaining here
+                self._chaining, self._after_signal = False, None
             self._report(None)
             return True
         try:
             document = load_document(content)
         except MetadataError as err:
             return self._failed(f"metadata from {self.source_config.kind}: {err}")
-        self._quiet_polls = 0
+        self._changed()
         self._follow(document)
         self._report(None, changed=True)
         self._deploy(document)
         return True
+
+    def _changed(self) -> None:
+        """A new document: after start, or where Heat chains deployments, keep looking quickly."""
+        if self._after_signal is not None:  # it came in a follow-up: Heat chains deployments here
+            self._chaining, self._after_signal = True, None
+        self._changes += 1
+        self._quiet_polls = 0 if self._changes == 1 or self._chaining else NO_QUICK_POLLS
 
     def _report(self, error: str | None, changed: bool = False) -> None:
         """Put this poll's outcome in ``polling.json`` for ``stoker status`` and the metrics."""
@@ -216,12 +231,23 @@ class Poller:
         if self._failures and self._answered:
             return self.clock.wait(ceiling, floor=min(self.settings.min_polling_interval, ceiling))
         steps = self._failures or self._quiet_polls
-        quick = self.settings.min_polling_interval * (2 ** min(steps, 20))
+        quick = self.settings.min_polling_interval * (2 ** min(steps, NO_QUICK_POLLS))
         if quick < ceiling:
             return quick
+        if self._after_signal == "quick":
+            self._after_signal = "steady"
         return self.clock.wait(ceiling, floor=min(self.settings.min_polling_interval, ceiling))
 
     def hurry(self, _record: Record | None = None) -> None:
-        """Poll again soon: a signal was delivered, so Heat may publish the next deployment."""
-        self._quiet_polls = 0
+        """A signal was delivered: poll now, for Heat may publish the next deployment as it takes it.
+
+        Where Heat has done so on this server (a change came in the follow-up of an
+        earlier signal: the immediate poll, the quick ones after it, or the first
+        steady one), keep looking quickly: 2, 6, 14 and 30 s after the signal.
+        Elsewhere one poll is all: a fleet update, where every server signals within
+        the same half minute and nothing follows, would otherwise add four polls per
+        server to Heat's busiest minute. A follow-up that finds nothing clears it.
+        """
+        self._after_signal = "quick"
+        self._quiet_polls = 0 if self._chaining else NO_QUICK_POLLS
         self.wakeup.set()
