@@ -22,6 +22,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 from tests.heat.client import HeatClient, Stack
 from tests.heat.e2e_support import TRANSPORT_SECTIONS, post_stack, transport_section
@@ -277,8 +278,7 @@ def converge(events: dict[tuple[str, str], dict[str, float]]) -> float:
 
 def _poll_bins(cloud: Cloud, start: float, end: float, width: float) -> list[int]:
     """Metadata polls in each ``width``-second bin from ``start`` to ``end``."""
-    times = [t for tail in cloud.tails.values() for t, line in zip(tail.times, tail.lines)
-             if start <= t < end and POLL_LINE.search(line)]
+    times = [t for tail in cloud.tails.values() for t, _line in polls(tail.times, tail.lines, start, end)]
     bins = max(1, int((end - start) // width))
     counts = [0] * bins
     for t in times:
@@ -315,6 +315,11 @@ def _idle(cloud: Cloud, fleet: Fleet, settings: Settings, figures: Figures, say)
                              "per server-hour" for n in figures.idle_requests))
 
 
+def polls(times: list[float], lines: list[str], start: float, end: float) -> Iterator[tuple[float, str]]:
+    """(time, line) of each agent's metadata poll a service logged in [start, end)."""
+    return ((when, line) for when, line in zip(times, lines) if start <= when < end and POLL_LINE.search(line))
+
+
 def poll_gaps(times: list[float], lines: list[str], start: float, end: float) -> dict[str, list[float]]:
     """Agent -> the gaps between its consecutive metadata polls in [start, end).
 
@@ -323,11 +328,10 @@ def poll_gaps(times: list[float], lines: list[str], start: float, end: float) ->
     phase, which moves a plain request count by several per cent either way.
     """
     seen: dict[str, list[float]] = {}
-    for when, line in zip(times, lines):
-        if start <= when < end and POLL_LINE.search(line):
-            found = POLL_AGENT.search(line)
-            if found:
-                seen.setdefault("/".join(g for g in found.groups() if g), []).append(when)
+    for when, line in polls(times, lines, start, end):
+        found = POLL_AGENT.search(line)
+        if found:
+            seen.setdefault("/".join(g for g in found.groups() if g), []).append(when)
     return {agent: [b - a for a, b in zip(polls, polls[1:])] for agent, polls in seen.items() if len(polls) > 1}
 
 
