@@ -45,13 +45,11 @@ class Poller:
         self._validators: dict[str, str] = {}
         self._digest: str | None = None
         self._quiet_polls = 0
-        self._changes = 0
         # Follow-up polls after a delivered signal (see hurry()): whether Heat has been publishing
         # this server's next deployment right after its signals, and where the current follow-up stands.
         self._chaining = False
         self._after_signal: str | None = None  # None, "quick" (the polls right after it), "steady" (the first steady one)
         self._failures = 0
-        self._answered = False  # whether the source has answered since the agent started
         self._last_error = ""
         self.records: list[Record] = []
         self.wakeup = threading.Event()
@@ -103,8 +101,8 @@ class Poller:
         """A new document: after start, or where Heat chains deployments, keep looking quickly."""
         if self._after_signal is not None:  # it came in a follow-up: Heat chains deployments here
             self._chaining, self._after_signal = True, None
-        self._changes += 1
-        self._quiet_polls = 0 if self._changes == 1 or self._chaining else NO_QUICK_POLLS
+        first = self.poll_state.last_change_at is None  # called before this poll is reported
+        self._quiet_polls = 0 if first or self._chaining else NO_QUICK_POLLS
 
     def _report(self, error: str | None, changed: bool = False) -> None:
         """Put this poll's outcome in ``polling.json`` for ``stoker status`` and the metrics."""
@@ -191,7 +189,6 @@ class Poller:
         return False
 
     def _recovered(self) -> None:
-        self._answered = True
         if self._failures:
             LOG.info("metadata source answering again after %d failed polls", self._failures)
         self._failures, self._last_error = 0, ""
@@ -228,7 +225,7 @@ class Poller:
         from every server at once).
         """
         ceiling = self.interval_ceiling()
-        if self._failures and self._answered:
+        if self._failures and self.poll_state.last_success_at is not None:  # it has answered before
             return self.clock.wait(ceiling, floor=min(self.settings.min_polling_interval, ceiling))
         steps = self._failures or self._quiet_polls
         quick = self.settings.min_polling_interval * (2 ** min(steps, NO_QUICK_POLLS))
